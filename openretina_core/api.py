@@ -1,0 +1,57 @@
+"""The public entry points: load any registered dataset (or a user's ``BaseDataLoader``) by one call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openretina_core.info import DatasetInfo
+from openretina_core.registry import get_dataset_spec, get_stimulus_spec
+
+
+def get_dataloaders(
+    name: Any,
+    *,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    keep_on_device: bool | None = None,
+    **dataset_options: Any,
+) -> Any:
+    """``{"train": {session: loader}, "validation": {...}, <test name>: {...}}`` for a dataset.
+
+    ``name`` is a registry name (see ``list_datasets()``) or a :class:`~openretina_core.BaseDataLoader`.
+    ``data_dir`` is the dataset's root as published (archives extracted); without it the cache is used and
+    ``download=True`` fetches missing files. ``device=None`` keeps batches on the CPU where they are built;
+    ``"auto"`` picks CUDA when available; any device name moves every batch there (through the device hooks).
+    Other keyword arguments are the dataset's own options (e.g. ``species=``, ``stim_type=``).
+    """
+    from openretina_core.base_dataloader import BaseDataLoader
+    from openretina_core.device import to_device
+
+    if isinstance(name, BaseDataLoader):
+        if data_dir is not None or download:
+            raise TypeError("data_dir/download apply to registry names, not to a BaseDataLoader instance")
+        loaders = name.get_dataloaders(batch_size=batch_size, **dataset_options)
+    elif isinstance(name, str):
+        spec = get_dataset_spec(name)
+        options = {**spec.default_options, **dataset_options}
+        loaders = spec.get_dataloaders(data_dir=data_dir, download=download, batch_size=batch_size, **options)
+    else:
+        raise TypeError(f"name must be a dataset name or a BaseDataLoader, got {type(name).__name__}")
+    if device is None:
+        return loaders
+    return to_device(loaders, device, keep_on_device=keep_on_device)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The dataset card of a registered dataset (citation, species, modality, rates, files, ...)."""
+    return get_dataset_spec(name).info
+
+
+def get_stimulus(name: str, **params: Any) -> Any:
+    """Generate a registered artificial stimulus, e.g. ``get_stimulus("gratings", shape=(2, 30, 16, 18))``."""
+    return get_stimulus_spec(name).generate(**params)

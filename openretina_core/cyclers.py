@@ -1,0 +1,245 @@
+"""Iterate several sessions' loaders as one stream of ``(session_key, batch)`` pairs.
+
+``LongCycler`` (training) visits sessions round-robin until the longest loader is exhausted, restarting shorter
+ones; ``ShortCycler`` (evaluation) runs each session's loader exactly once.
+
+Beyond the reference behaviour, both are safe with DataLoader workers and under ``torch.distributed``: every
+worker and every rank computes the same plan (a pure function of ``seed`` and ``epoch``), and each worker
+fetches only its own steps, so no batch is duplicated or lost. Under DDP all ranks step through the same
+sessions in the same order, the same number of times (the longest loader is agreed with an all-reduce), while
+the loaders' samplers give each rank a disjoint share of the samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset, RandomSampler, get_worker_info
+
+from openretina_core.movie_dataset import derived_seed
+
+# A session's p-th pass in cycler epoch e runs its sampler at epoch e * PASS_STRIDE + p.
+PASS_STRIDE = 1 << 20
+
+
+def _unwrap(loader: Any) -> tuple[Any, torch.device | None]:
+    from openretina_core.device import DeviceDataLoader
+
+    if isinstance(loader, DeviceDataLoader):
+        return loader.loader, loader.device
+    return loader, None
+
+
+def _fetch(loader: DataLoader, indices: list[int]) -> Any:
+    dataset = loader.dataset
+    getitems = getattr(dataset, "__getitems__", None)
+    samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
+    return loader.collate_fn(samples) if loader.collate_fn is not None else samples
+
+
+def _check_deterministic(key: str, loader: DataLoader) -> None:
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, RandomSampler) and sampler.generator is None:
+        raise ValueError(
+            f"loader {key!r} uses a RandomSampler without a seeded generator, so DataLoader workers would each "
+            f"draw a different order (duplicated and lost batches). Pass generator=torch.Generator().manual_seed"
+            f"(...) to its DataLoader, or iterate the cycler with num_workers=0."
+        )
+    if not hasattr(loader, "batch_sampler") or loader.batch_sampler is None:
+        raise ValueError(f"loader {key!r} has no batch_sampler; cyclers with workers need map-style loaders")
+
+
+def _all_reduce_max(value: int) -> int:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        tensor = torch.tensor([value], dtype=torch.long)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return int(tensor.item())
+    return value
+
+
+def _worker_share() -> tuple[int, int]:
+    info = get_worker_info()
+    if info is None:
+        return 0, 1
+    return info.id, info.num_workers
+
+
+class _Cycler(IterableDataset):
+    def __init__(self, loaders: Mapping[str, Any], seed: int = 0) -> None:
+        if not loaders:
+            raise ValueError("a cycler needs at least one loader")
+        self.loaders = dict(loaders)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._explicit_epoch = False
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the epoch used by the next iteration (needed when iterating inside DataLoader workers)."""
+        self.epoch = int(epoch)
+        self._explicit_epoch = True
+
+    def _advance(self) -> None:
+        if not self._explicit_epoch:
+            self.epoch += 1
+        self._explicit_epoch = False
+
+    def as_dataloader(self, num_workers: int = 0, pin_memory: bool = False) -> CyclerDataLoader:
+        """Wrap in a DataLoader that advances the epoch each pass and moves batches to the loaders' device."""
+        return CyclerDataLoader(self, num_workers=num_workers, pin_memory=pin_memory)
+
+    def _set_sampler_epoch(self, loader: Any, value: int) -> None:
+        inner, _ = _unwrap(loader)
+        sampler = getattr(inner, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(value)
+
+
+class LongCycler(_Cycler):
+    """Round-robin over sessions until the longest loader is exhausted; ``len = n_sessions * max_batches``.
+
+    Session order is sorted, then shuffled (if ``shuffle``) with a generator seeded from ``(seed, epoch)``.
+    Shorter loaders restart (their samplers reshuffle); no batch is cached.
+    """
+
+    def __init__(self, loaders: Mapping[str, Any], shuffle: bool = True, seed: int = 0) -> None:
+        super().__init__(loaders, seed)
+        self.shuffle = shuffle
+
+    def _max_batches(self) -> int:
+        return _all_reduce_max(max(len(loader) for loader in self.loaders.values()))
+
+    def __len__(self) -> int:
+        return len(self.loaders) * max(len(loader) for loader in self.loaders.values())
+
+    def session_order(self, epoch: int) -> list[str]:
+        keys = sorted(self.loaders)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
+            keys = [keys[i] for i in torch.randperm(len(keys), generator=generator).tolist()]
+        return keys
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        epoch = self.epoch
+        order = self.session_order(epoch)
+        total = len(order) * self._max_batches()
+        worker, n_workers = _worker_share()
+        self._advance()
+        if n_workers == 1:
+            yield from self._iterate_loaders(order, total, epoch)
+        else:
+            yield from self._iterate_plan(order, total, epoch, worker, n_workers)
+
+    def _iterate_loaders(self, order: list[str], total: int, epoch: int) -> Iterator[tuple[str, Any]]:
+        passes = dict.fromkeys(order, 0)
+        iterators: dict[str, Iterator[Any]] = {}
+        for step in range(total):
+            key = order[step % len(order)]
+            if key not in iterators:
+                self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
+                iterators[key] = iter(self.loaders[key])
+            try:
+                batch = next(iterators[key])
+            except StopIteration:
+                passes[key] += 1
+                self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
+                iterators[key] = iter(self.loaders[key])
+                batch = next(iterators[key])
+            yield key, batch
+
+    def _iterate_plan(
+        self, order: list[str], total: int, epoch: int, worker: int, n_workers: int
+    ) -> Iterator[tuple[str, Any]]:
+        inner = {key: _unwrap(loader)[0] for key, loader in self.loaders.items()}
+        for key, loader in inner.items():
+            _check_deterministic(key, loader)
+        passes = dict.fromkeys(order, 0)
+        plans: dict[str, Iterator[list[int]]] = {}
+        for step in range(total):
+            key = order[step % len(order)]
+            if key not in plans:
+                self._set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
+                plans[key] = iter(list(inner[key].batch_sampler))
+            indices = next(plans[key], None)
+            if indices is None:
+                passes[key] += 1
+                self._set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
+                plans[key] = iter(list(inner[key].batch_sampler))
+                indices = next(plans[key])
+            if step % n_workers == worker:
+                yield key, _fetch(inner[key], list(indices))
+
+
+class ShortCycler(_Cycler):
+    """Each session's loader exactly once, sessions in sorted order; ``len`` = total number of batches.
+
+    Exact for evaluation: with workers each batch is fetched by exactly one worker; under DDP the loaders'
+    samplers shard without padding, so the union over ranks is every sample once.
+    """
+
+    def __init__(self, loaders: Mapping[str, Any]) -> None:
+        super().__init__(loaders, seed=0)
+
+    def __len__(self) -> int:
+        return sum(len(loader) for loader in self.loaders.values())
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        worker, n_workers = _worker_share()
+        if n_workers == 1:
+            for key in sorted(self.loaders):
+                for batch in self.loaders[key]:
+                    yield key, batch
+            return
+        step = 0
+        for key in sorted(self.loaders):
+            inner = _unwrap(self.loaders[key])[0]
+            _check_deterministic(key, inner)
+            for indices in list(inner.batch_sampler):
+                if step % n_workers == worker:
+                    yield key, _fetch(inner, list(indices))
+                step += 1
+
+
+class CyclerDataLoader(DataLoader):
+    """A DataLoader over a cycler that advances the cycler's epoch each pass (also with worker processes)
+    and moves batches to the device of the wrapped loaders in the main process."""
+
+    def __init__(self, cycler: _Cycler, num_workers: int = 0, pin_memory: bool = False) -> None:
+        super().__init__(
+            cycler,
+            batch_size=None,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=False,
+            collate_fn=_identity,
+        )
+        self.cycler = cycler
+        self._epoch = cycler.epoch
+        devices = {_unwrap(loader)[1] for loader in cycler.loaders.values()}
+        self.device = devices.pop() if len(devices) == 1 else None
+
+    def __len__(self) -> int:
+        return len(self.cycler)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        from openretina_core.device import move_batch
+
+        self.cycler.set_epoch(self._epoch)
+        self._epoch += 1
+        iterator = super().__iter__()
+        if self.num_workers == 0:
+            # In-process: the cycler iterates the (possibly device-wrapped) loaders itself.
+            yield from iterator
+            return
+        for key, batch in iterator:
+            yield key, (move_batch(batch, self.device) if self.device is not None else batch)
+
+
+def _identity(x: Any) -> Any:
+    return x

@@ -1,0 +1,61 @@
+"""``compute_data_info``: what a model needs to know about the data it is trained on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
+
+logger = logging.getLogger(__name__)
+
+NORM_STAT_TOLERANCE = 1.0
+
+
+def _first_consistent(values: list[float], name: str) -> float | None:
+    if not values:
+        return None
+    if max(values) - min(values) > 2 * NORM_STAT_TOLERANCE:
+        raise ValueError(f"sessions disagree on {name}: values {values} differ by more than ±{NORM_STAT_TOLERANCE}")
+    first = values[0]
+    for value in values[1:]:
+        if abs(value - first) > NORM_STAT_TOLERANCE:
+            raise ValueError(f"sessions disagree on {name}: {value} vs {first} (tolerance ±{NORM_STAT_TOLERANCE})")
+    return first
+
+
+def compute_data_info(
+    responses_dict: Mapping[str, ResponsesTrainTestSplit],
+    movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit,
+    partial_data_info: Mapping[str, Any] | None = None,
+    val_clip_indices: Mapping[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """Per-session neuron counts and mean activity, the ``(C, H, W)`` input shape, the stimulus normalisation,
+    session metadata and the chosen validation clips, merged with ``partial_data_info`` (rates, species, ...)."""
+    movie_list = [movies] if isinstance(movies, MoviesTrainTestSplit) else [movies[s] for s in sorted(movies)]
+    shapes = {m.input_shape for m in movie_list}
+    if len(shapes) != 1:
+        raise ValueError(f"sessions have different input shapes (C, H, W): {sorted(shapes)}")
+    means = [m.norm_mean for m in movie_list if m.norm_mean is not None and np.isfinite(m.norm_mean)]
+    stds = [m.norm_std for m in movie_list if m.norm_std is not None and np.isfinite(m.norm_std)]
+    stim_mean = _first_consistent(means, "norm_mean")
+    stim_std = _first_consistent(stds, "norm_std")
+    if stim_mean is None or stim_std is None:
+        logger.warning("no stimulus normalisation statistics recorded; using mean 0.0 and std 1.0")
+    info: dict[str, Any] = {
+        "n_neurons_dict": {s: r.n_neurons for s, r in sorted(responses_dict.items())},
+        "mean_activity_dict": {
+            s: torch.from_numpy(np.nanmean(r.train, axis=1).astype(np.float32)) for s, r in sorted(responses_dict.items())
+        },
+        "input_shape": next(iter(shapes)),
+        "sessions_kwargs": {s: r.session_kwargs for s, r in sorted(responses_dict.items())},
+        "stim_mean": stim_mean if stim_mean is not None else 0.0,
+        "stim_std": stim_std if stim_std is not None else 1.0,
+        "val_clip_indices": dict(val_clip_indices or {}),
+    }
+    info.update(partial_data_info or {})
+    return info

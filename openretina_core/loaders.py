@@ -1,0 +1,274 @@
+"""Build ``{"train": {session: DataLoader}, "validation": {...}, <test name>: {...}}`` from containers.
+
+Splits are index maps into one stored movie: nothing here copies a movie that is already float32 and
+time-major (containers built from a time-major buffer are), and sessions sharing a movie share its storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit, check_matching_stimulus
+from openretina_core.data_info import compute_data_info
+from openretina_core.movie_dataset import MovieDataset, make_movie_dataloader
+
+logger = logging.getLogger(__name__)
+
+NAN_POLICIES = ("raise", "drop_neurons", "zero")
+
+
+class DataLoaders(dict):
+    """The loaders dict, plus ``data_info`` (neuron counts, shapes, normalisation, chosen validation clips)."""
+
+    data_info: dict[str, Any]
+
+    def __init__(self, *args: Any, data_info: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data_info = data_info or {}
+
+
+class MovieStore:
+    """Converts movies to time-major tensors once, so every session that shares an array shares the tensor."""
+
+    def __init__(self) -> None:
+        self._tensors: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self.copies = 0
+
+    def time_major(self, movie: np.ndarray) -> torch.Tensor:
+        """``(C, T, H, W)`` array -> ``(T, C, H, W)`` tensor; zero-copy when the memory is already time-major."""
+        key = id(movie)
+        if key in self._tensors:
+            return self._tensors[key][1]
+        moved = np.moveaxis(movie, 0, 1)
+        if not moved.flags.c_contiguous:
+            logger.info("copying a %s movie into time-major layout (%.1f MB)", movie.shape, movie.nbytes / 1e6)
+            moved = np.ascontiguousarray(moved)
+            self.copies += 1
+        tensor = torch.from_numpy(moved) if moved.flags.writeable else torch.from_numpy(moved.copy())
+        self._tensors[key] = (movie, tensor)
+        return tensor
+
+
+def choose_validation_clips(
+    num_clips: int, num_val_clips: int, val_clip_indices: Sequence[int] | None, seed: int, session: str
+) -> np.ndarray:
+    """Explicit indices (validated) or ``num_val_clips`` drawn without replacement by a generator seeded with
+    ``seed`` (so sessions with the same number of clips get the same clips)."""
+    if val_clip_indices is not None:
+        chosen = np.asarray(list(val_clip_indices), dtype=np.int64)
+        if len(np.unique(chosen)) != len(chosen):
+            raise ValueError(f"session {session!r}: val_clip_indices contain duplicates: {chosen.tolist()}")
+        if chosen.size and (chosen.min() < 0 or chosen.max() >= num_clips):
+            raise ValueError(
+                f"session {session!r}: val_clip_indices must lie in [0, {num_clips}), got {chosen.tolist()}"
+            )
+        return chosen
+    if num_val_clips > num_clips:
+        raise ValueError(f"session {session!r}: {num_val_clips} validation clips requested, only {num_clips} exist")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(num_clips, size=num_val_clips, replace=False)).astype(np.int64)
+
+
+def apply_nan_policy(
+    responses: ResponsesTrainTestSplit, policy: str, session: str
+) -> tuple[ResponsesTrainTestSplit, dict[str, Any]]:
+    """Return responses without NaN according to ``policy`` and a record of what was done."""
+    if policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {policy!r}")
+    arrays = {"train": responses.train, **{f"test[{k}]": v for k, v in responses.test_dict.items()}}
+    arrays.update({f"test_by_trial[{k}]": v for k, v in responses.test_by_trial_dict.items()})
+    bad_neurons = np.zeros(responses.n_neurons, dtype=bool)
+    n_nan = 0
+    for key, arr in arrays.items():
+        nan = np.isnan(arr)
+        if nan.any():
+            n_nan += int(nan.sum())
+            neuron_axis = 1 if key.startswith("test_by_trial") else 0
+            other = tuple(a for a in range(arr.ndim) if a != neuron_axis)
+            bad_neurons |= nan.any(axis=other)
+    if n_nan == 0:
+        return responses, {}
+    if policy == "raise":
+        raise ValueError(
+            f"session {session!r}: responses contain {n_nan} NaN values in {int(bad_neurons.sum())} neurons "
+            f"(indices {np.flatnonzero(bad_neurons)[:10].tolist()}...). Choose nan_policy='drop_neurons' or "
+            f"'zero' to handle them."
+        )
+    if policy == "drop_neurons":
+        keep = ~bad_neurons
+        logger.warning("session %s: dropping %d neurons with NaN responses", session, int(bad_neurons.sum()))
+        if not keep.any():
+            raise ValueError(f"session {session!r}: every neuron has NaN responses; nothing left to load")
+        cleaned = ResponsesTrainTestSplit(
+            train=responses.train[keep],
+            test_dict={k: v[keep] for k, v in responses.test_dict.items()},
+            test_by_trial_dict={k: v[:, keep] for k, v in responses.test_by_trial_dict.items()},
+            stim_id=responses.stim_id,
+            session_kwargs=responses.session_kwargs,
+        )
+        return cleaned, {"dropped_neurons": np.flatnonzero(bad_neurons).tolist(), "nan_values": n_nan}
+    logger.warning("session %s: replacing %d NaN response values with 0", session, n_nan)
+    cleaned = ResponsesTrainTestSplit(
+        train=np.nan_to_num(responses.train, nan=0.0),
+        test_dict={k: np.nan_to_num(v, nan=0.0) for k, v in responses.test_dict.items()},
+        test_by_trial_dict={k: np.nan_to_num(v, nan=0.0) for k, v in responses.test_by_trial_dict.items()},
+        stim_id=responses.stim_id,
+        session_kwargs=responses.session_kwargs,
+    )
+    return cleaned, {"zeroed_values": n_nan}
+
+
+def distributed_context(distributed: bool | None) -> tuple[int, int]:
+    """``(num_replicas, rank)``: from ``torch.distributed`` when it is initialised (or forced), else ``(1, 0)``."""
+    import torch.distributed as dist
+
+    active = dist.is_available() and dist.is_initialized()
+    if distributed is None:
+        distributed = active
+    if not distributed:
+        return 1, 0
+    if not active:
+        raise RuntimeError("distributed=True but torch.distributed is not initialised")
+    return dist.get_world_size(), dist.get_rank()
+
+
+def test_batch_size(batch_size: int, train_chunk_size: int, test_chunk: int) -> int:
+    """Scale the batch so a test batch holds about as many frames as a train batch."""
+    if test_chunk <= train_chunk_size:
+        return batch_size
+    return max(1, batch_size * train_chunk_size // test_chunk)
+
+
+def responses_time_major(array: np.ndarray) -> torch.Tensor:
+    """``(N, T)`` -> contiguous ``(T, N)`` tensor (responses are small next to movies; one copy is fine)."""
+    return torch.from_numpy(np.ascontiguousarray(array.T))
+
+
+def multiple_movies_dataloaders(
+    neuron_data_dictionary: Mapping[str, ResponsesTrainTestSplit],
+    movies_dictionary: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit,
+    train_chunk_size: int = 50,
+    batch_size: int = 32,
+    seed: int = 42,
+    clip_length: int = 100,
+    num_val_clips: int = 10,
+    val_clip_indices: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+    allow_over_boundaries: bool = True,
+    nan_policy: str = "raise",
+    num_workers: int = 0,
+    distributed: bool | None = None,
+    pin_memory: bool = False,
+) -> DataLoaders:
+    """Train/validation/test loaders for every session.
+
+    ``movies_dictionary`` is ``{session: movies}`` or one movies object shared by all sessions (held once).
+    The train movie is cut into clips of ``clip_length``; validation clips are ``val_clip_indices`` (a list, or
+    a per-session mapping) or ``num_val_clips`` drawn with ``seed``; the other complete clips, in order, form
+    the train sequence, sampled in chunks of ``train_chunk_size`` with random shifts (crossing clip seams only
+    if ``allow_over_boundaries``). Validation samples are whole clips; each test stimulus is one chunk (or clips
+    when ``allow_over_boundaries`` is false). ``nan_policy``: ``"raise"``, ``"drop_neurons"`` or ``"zero"``.
+    """
+    if train_chunk_size < 1 or batch_size < 1 or clip_length < 1:
+        raise ValueError("train_chunk_size, batch_size and clip_length must be positive")
+    num_replicas, rank = distributed_context(distributed)
+    store = MovieStore()
+    loaders: dict[str, dict[str, DataLoader]] = {"train": {}, "validation": {}}
+    chosen_clips: dict[str, list[int]] = {}
+    cleaned_responses: dict[str, ResponsesTrainTestSplit] = {}
+    nan_records: dict[str, Any] = {}
+    for session in sorted(neuron_data_dictionary):
+        responses = neuron_data_dictionary[session]
+        movies = (
+            movies_dictionary
+            if isinstance(movies_dictionary, MoviesTrainTestSplit)
+            else _session_movies(movies_dictionary, session)
+        )
+        check_matching_stimulus(movies, responses, session)
+        responses, record = apply_nan_policy(responses, nan_policy, session)
+        if record:
+            nan_records[session] = record
+        cleaned_responses[session] = responses
+        movie_tm = store.time_major(movies.train)
+        resp_tm = responses_time_major(responses.train)
+        num_clips = movie_tm.shape[0] // clip_length
+        explicit = val_clip_indices.get(session) if isinstance(val_clip_indices, Mapping) else val_clip_indices
+        val_clips = choose_validation_clips(num_clips, num_val_clips, explicit, seed, session)
+        chosen_clips[session] = val_clips.tolist()
+        train_clips = np.setdiff1d(np.arange(num_clips), val_clips)
+        clip_offsets = np.arange(clip_length)
+        train_index = (train_clips[:, None] * clip_length + clip_offsets).reshape(-1)
+        if len(train_index) < train_chunk_size:
+            raise ValueError(
+                f"session {session!r}: the train sequence has {len(train_index)} frames after removing "
+                f"validation clips, fewer than train_chunk_size={train_chunk_size}"
+            )
+        train_ds = MovieDataset(
+            movie_tm, resp_tm, train_chunk_size, train_index, train_index, name=f"{session}/train"
+        )
+        starts = np.arange(0, len(train_index) - train_chunk_size + 1, train_chunk_size)
+        loaders["train"][session] = make_movie_dataloader(
+            train_ds,
+            batch_size,
+            starts,
+            train=True,
+            shift="over_boundaries" if allow_over_boundaries else "within_clips",
+            clip_starts=np.arange(0, len(train_index), clip_length),
+            seed=seed,
+            num_replicas=num_replicas,
+            rank=rank,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+        )
+        if len(val_clips):
+            val_index = (val_clips[:, None] * clip_length + clip_offsets).reshape(-1)
+            val_ds = MovieDataset(movie_tm, resp_tm, clip_length, val_index, val_index, name=f"{session}/validation")
+            loaders["validation"][session] = make_movie_dataloader(
+                val_ds,
+                batch_size,
+                np.arange(0, len(val_index), clip_length),
+                train=False,
+                num_replicas=num_replicas,
+                rank=rank,
+                num_workers=num_workers,
+                pin_memory=pin_memory,
+            )
+        for test_name, test_movie in movies.test_dict.items():
+            test_tm = store.time_major(test_movie)
+            test_resp = responses_time_major(responses.test_dict[test_name])
+            t_test = test_tm.shape[0]
+            chunk = t_test if allow_over_boundaries else min(clip_length, t_test)
+            by_trial = responses.test_by_trial_dict.get(test_name)
+            test_ds = MovieDataset(
+                test_tm,
+                test_resp,
+                chunk,
+                test_responses_by_trial=torch.from_numpy(by_trial) if by_trial is not None else None,
+                name=f"{session}/{test_name}",
+            )
+            loaders.setdefault(test_name, {})[session] = make_movie_dataloader(
+                test_ds,
+                test_batch_size(batch_size, train_chunk_size, chunk),
+                np.arange(0, t_test - chunk + 1, chunk),
+                train=False,
+                num_replicas=num_replicas,
+                rank=rank,
+                num_workers=num_workers,
+                pin_memory=pin_memory,
+            )
+    data_info = compute_data_info(cleaned_responses, movies_dictionary, val_clip_indices=chosen_clips)
+    if nan_records:
+        data_info["nan_policy_applied"] = nan_records
+    data_info["movie_copies_made"] = store.copies
+    return DataLoaders(loaders, data_info=data_info)
+
+
+def _session_movies(movies: Mapping[str, MoviesTrainTestSplit], session: str) -> MoviesTrainTestSplit:
+    if session not in movies:
+        raise KeyError(f"no movies for session {session!r}; movie sessions are {sorted(movies)}")
+    return movies[session]

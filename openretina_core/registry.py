@@ -1,0 +1,179 @@
+"""Name -> dataset/stimulus spec tables, filled from the plugins' register hooks on first use."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from openretina_core.info import DatasetSpec, StimulusSpec
+
+logger = logging.getLogger(__name__)
+
+# Published datasets this project knows about, with the distribution that provides each. Used only to tell a
+# user what to install; the core never imports a plugin by name.
+KNOWN_DATASETS: dict[str, str] = {
+    "hoefling_2024": "openretina-hoefling-2024",
+    "karamanlis_2024": "openretina-karamanlis-2024",
+    "maheswaranathan_2023": "openretina-maheswaranathan-2023",
+}
+KNOWN_STIMULUS_DISTRIBUTIONS: dict[str, str] = {"stimuli": "openretina-stimuli"}
+
+
+class UnknownDatasetError(KeyError):
+    """Raised for a dataset name no installed plugin registered; the message says what to do."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class UnknownStimulusError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DuplicateNameError(ValueError):
+    """Two distributions registered the same dataset or stimulus name."""
+
+
+@attrs.define
+class _Tables:
+    datasets: dict[str, DatasetSpec] = attrs.field(factory=dict)
+    stimuli: dict[str, StimulusSpec] = attrs.field(factory=dict)
+
+
+_tables: _Tables | None = None
+_lock = threading.RLock()
+
+
+def reset_registry() -> None:
+    """Forget the tables so they are rebuilt from the current plugin manager on next use."""
+    global _tables
+    with _lock:
+        _tables = None
+
+
+def _origin(impl: Any) -> tuple[str | None, str | None, str]:
+    from openretina_core.plugins import plugin_distribution
+
+    dist, version = plugin_distribution(impl.plugin)
+    return dist, version, impl.plugin_name
+
+
+def _collect(hook_name: str, make_register: Callable[[str | None, str | None, str], Callable[[Any], None]]) -> None:
+    from openretina_core.plugins import STRICT_ENV, PluginLoadWarning, get_plugin_manager
+
+    caller = getattr(get_plugin_manager().hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):  # registration order
+        dist, version, plugin_name = _origin(impl)
+        try:
+            impl.function(register=make_register(dist, version, plugin_name))
+        except DuplicateNameError:
+            raise
+        except Exception as exc:
+            if os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+                raise
+            warnings.warn(
+                f"openretina plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
+                PluginLoadWarning,
+                stacklevel=3,
+            )
+
+
+def _build_tables() -> _Tables:
+    tables = _Tables()
+
+    def dataset_register(dist: str | None, version: str | None, plugin_name: str) -> Callable[[Any], None]:
+        def register(spec: DatasetSpec) -> None:
+            if not isinstance(spec, DatasetSpec):
+                raise TypeError(f"register() expects a DatasetSpec, got {type(spec).__name__}")
+            name = spec.info.id
+            if name in tables.datasets:
+                other = tables.datasets[name].info.distribution or "an unnamed plugin"
+                raise DuplicateNameError(
+                    f"dataset name {name!r} registered twice: by {other} and by {dist or plugin_name}. "
+                    f"Uninstall one of them."
+                )
+            info = attrs.evolve(spec.info, distribution=dist or plugin_name, version=version)
+            tables.datasets[name] = attrs.evolve(spec, info=info)
+
+        return register
+
+    def stimulus_register(dist: str | None, version: str | None, plugin_name: str) -> Callable[[Any], None]:
+        def register(spec: StimulusSpec) -> None:
+            if not isinstance(spec, StimulusSpec):
+                raise TypeError(f"register() expects a StimulusSpec, got {type(spec).__name__}")
+            if spec.name in tables.stimuli:
+                other = tables.stimuli[spec.name].distribution or "an unnamed plugin"
+                raise DuplicateNameError(
+                    f"stimulus name {spec.name!r} registered twice: by {other} and by {dist or plugin_name}."
+                )
+            tables.stimuli[spec.name] = attrs.evolve(spec, distribution=dist or plugin_name, version=version)
+
+        return register
+
+    _collect("register_datasets", dataset_register)
+    _collect("register_stimuli", stimulus_register)
+    return tables
+
+
+def _get_tables() -> _Tables:
+    global _tables
+    with _lock:
+        if _tables is None:
+            _tables = _build_tables()
+        return _tables
+
+
+def list_datasets() -> list[str]:
+    """Registry names of every installed dataset, sorted."""
+    return sorted(_get_tables().datasets)
+
+
+def list_stimuli() -> list[str]:
+    """Names of every installed stimulus generator, sorted."""
+    return sorted(_get_tables().stimuli)
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    """The registered spec for ``name``, or an error that lists the valid names and what to install."""
+    tables = _get_tables()
+    if name in tables.datasets:
+        return tables.datasets[name]
+    known = sorted(tables.datasets)
+    lines = [f"unknown dataset {name!r}."]
+    if name in KNOWN_DATASETS:
+        lines = [
+            f"dataset {name!r} is published but its plugin is not installed. Install it with:",
+            f'    pip install "openretina-core[{name}]"   (distribution {KNOWN_DATASETS[name]})',
+        ]
+    else:
+        close = difflib.get_close_matches(name, [*known, *KNOWN_DATASETS], n=3)
+        if close:
+            lines.append(f"Did you mean: {', '.join(close)}?")
+    lines.append(f"Installed datasets: {', '.join(known) if known else '(none)'}.")
+    missing = sorted(set(KNOWN_DATASETS) - set(known))
+    if missing:
+        lines.append(f"Published but not installed: {', '.join(missing)}.")
+    raise UnknownDatasetError("\n".join(lines))
+
+
+def get_stimulus_spec(name: str) -> StimulusSpec:
+    tables = _get_tables()
+    if name in tables.stimuli:
+        return tables.stimuli[name]
+    known = sorted(tables.stimuli)
+    hint = (
+        'Install the built-in generators with: pip install "openretina-core[stimuli]".'
+        if not known
+        else f"Installed generators: {', '.join(known)}."
+    )
+    close = difflib.get_close_matches(name, known, n=3)
+    suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownStimulusError(f"unknown stimulus generator {name!r}.{suggestion} {hint}")
