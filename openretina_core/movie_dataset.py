@@ -226,8 +226,10 @@ class MovieSampler(Sampler[int]):
             elif self.shift == "within_clips" and self.clip_starts is not None:
                 shifts = torch.randint(0, max(1, self.chunk_size // 2), (len(starts),), generator=generator)
                 clip_idx = torch.searchsorted(self.clip_starts, starts, right=True) - 1
+                clip_begin = self.clip_starts[clip_idx]
                 clip_ends = torch.cat([self.clip_starts[1:], torch.tensor([self.sequence_length])])[clip_idx]
-                limit = torch.maximum(clip_ends - self.chunk_size, starts)
+                # Keep the chunk inside its clip; a clip shorter than the chunk starts at its beginning.
+                limit = torch.maximum(clip_ends - self.chunk_size, clip_begin)
                 starts = torch.minimum(torch.clamp(starts + shifts, max=last_start), limit)
             starts = starts[torch.randperm(len(starts), generator=generator)]
         if self.num_replicas > 1:

@@ -70,7 +70,7 @@ def _collect(hook_name: str, make_register: Callable[[str | None, str | None, st
     from openretina_core.plugins import STRICT_ENV, PluginLoadWarning, get_plugin_manager
 
     caller = getattr(get_plugin_manager().hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # registration order
+    for impl in caller.get_hookimpls():  # registration order
         dist, version, plugin_name = _origin(impl)
         try:
             impl.function(register=make_register(dist, version, plugin_name))

@@ -1,0 +1,155 @@
+"""``openretina-data``: list, inspect, fetch and demo the installed datasets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from openretina_core import registry
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Data input/output for retina models: published datasets by name."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_command(as_json: bool) -> None:
+    """Installed datasets, and published ones whose plugin is not installed."""
+    names = registry.list_datasets()
+    rows = []
+    for name in names:
+        info = registry.get_dataset_spec(name).info
+        rows.append(
+            {
+                "id": name,
+                "title": info.title,
+                "species": list(info.species),
+                "modality": info.recording_modality,
+                "distribution": info.distribution,
+                "version": info.version,
+            }
+        )
+    missing = sorted(set(registry.KNOWN_DATASETS) - set(names))
+    if as_json:
+        click.echo(json.dumps({"installed": rows, "not_installed": missing}, indent=2))
+        return
+    if not rows:
+        click.echo("No datasets installed.")
+    for row in rows:
+        click.echo(f"{row['id']:<24} {', '.join(row['species']):<22} {row['modality'][:40]:<40} {row['distribution']}")
+    for name in missing:
+        click.echo(f'{name:<24} (not installed: pip install "openretina-core[{name}]")')
+
+
+@main.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The whole card as JSON.")
+def info_command(name: str, as_json: bool) -> None:
+    """The dataset card of NAME, with its BibTeX."""
+    try:
+        info = registry.get_dataset_spec(name).info
+    except registry.UnknownDatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(info.as_dict(), indent=2, default=str))
+        return
+    click.echo(f"{info.title}\n{'=' * min(len(info.title), 100)}")
+    lines = [
+        ("id", info.id),
+        ("authors", ", ".join(info.authors)),
+        ("year", str(info.year)),
+        ("DOI", info.doi or "-"),
+        ("paper", info.paper_url or "-"),
+        ("data", ", ".join(info.data_urls) or "-"),
+        ("license", info.license or "not stated"),
+        ("species", ", ".join(info.species)),
+        ("recording", info.recording_modality),
+        ("stimuli", ", ".join(info.stimulus_types)),
+        ("frame rate (Hz)", json.dumps(info.frame_rate_hz) if isinstance(info.frame_rate_hz, dict) else str(info.frame_rate_hz)),
+        ("responses", info.response_unit),
+        ("plugin", f"{info.distribution} {info.version or ''}".strip()),
+        ("install", info.pip_command),
+    ]
+    for key, value in lines:
+        click.echo(f"{key:>16}: {value}")
+    if info.shapes:
+        click.echo(f"{'shapes':>16}: {json.dumps(dict(info.shapes), default=str)}")
+    for remote in info.files:
+        sha = remote.sha256[:12] + "..." if remote.sha256 else "hash unknown (recorded on first download)"
+        click.echo(f"{'file':>16}: {remote.relative_path} [{sha}]")
+    for note in info.notes:
+        click.echo(f"{'note':>16}: {note}")
+    if info.description:
+        click.echo(f"\n{info.description}")
+    if info.bibtex:
+        click.echo(f"\n{info.bibtex.strip()}")
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True)
+def plugins_command(as_json: bool) -> None:
+    """Installed plugins with their versions, hooks and load errors."""
+    from openretina_core.plugins import get_plugin_state
+
+    state = get_plugin_state()
+    registry.list_datasets()  # run the register hooks so their failures are recorded too
+    records = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "module": p.module,
+            "hooks": p.hooks,
+            "error": f"{type(p.error).__name__}: {p.error}" if p.error else None,
+        }
+        for p in state.loaded
+    ]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    if not records:
+        click.echo("No plugins installed (only the built-in defaults).")
+    for rec in records:
+        status = f"FAILED: {rec['error']}" if rec["error"] else ", ".join(rec["hooks"])
+        click.echo(f"{rec['name']:<24} {rec['distribution'] or '?'} {rec['version'] or ''}  {status}")
+
+
+@main.command("demo")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for figures.")
+@click.option("--dataset", "datasets", multiple=True, help="Only these datasets (repeatable).")
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, auto (default: keep batches on the CPU).")
+def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int, device: str | None) -> None:
+    """Write each installed dataset's synthetic sample, load it by name, run one epoch, save a figure."""
+    from openretina_core.demo import format_table, run_demo
+
+    out = output or Path(tempfile.mkdtemp(prefix="openretina-demo-"))
+    try:
+        results = run_demo(out, datasets or None, batch_size=batch_size, device=device)
+    except (RuntimeError, registry.UnknownDatasetError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_table(results))
+    for result in results:
+        click.echo(f"figure: {result.figure}")
+
+
+def _register_optional_groups() -> None:
+    from openretina_core.cli_cache import register_commands
+
+    register_commands(main)
+
+
+_register_optional_groups()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
