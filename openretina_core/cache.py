@@ -127,15 +127,19 @@ def read_record(root: Path, relative_path: str) -> FileRecord | None:
 
 
 def write_record(root: Path, record: FileRecord) -> None:
-    """Store ``record`` atomically; a read-only cache only loses the stamp (the file is re-hashed next time)."""
+    """Store ``record`` atomically; a read-only cache only loses the stamp (the file is re-hashed later)."""
     record.recorded_at = record.recorded_at or time.time()
     try:
         write_json_atomic(record_path(root, record.relative_path), asdict(record))
     except OSError as exc:
-        logger.warning("could not write cache record for %s (%s); it will be re-hashed", record.relative_path, exc)
+        logger.warning(
+            "could not write cache record for %s (%s); it will be re-hashed", record.relative_path, exc
+        )
 
 
-def stamp_record(root: Path, path: Path, relative_path: str, sha256: str, source: str, url: str | None) -> None:
+def stamp_record(
+    root: Path, path: Path, relative_path: str, sha256: str, source: str, url: str | None
+) -> None:
     """Record ``sha256`` for ``path`` with its current stamp."""
     stat = path.stat()
     write_record(root, FileRecord(relative_path, sha256, stat.st_size, stat.st_mtime_ns, source, url))
@@ -164,7 +168,9 @@ class FileState:
     reason: str = ""
 
 
-def check_file(root: Path, remote: RemoteFile, *, rehash: bool = False, record_unknown: bool = True) -> FileState:
+def check_file(
+    root: Path, remote: RemoteFile, *, rehash: bool = False, record_unknown: bool = True
+) -> FileState:
     """Is the cached copy of ``remote`` present and equal to its known hash?
 
     An unchanged stamp is trusted without re-hashing (unless ``rehash``). A file with no known hash is hashed

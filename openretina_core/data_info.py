@@ -28,6 +28,15 @@ def _first_consistent(values: list[float], name: str) -> float | None:
     return first
 
 
+def _row_means(array: np.ndarray) -> np.ndarray:
+    """Per-neuron mean in float64 accumulation, ignoring NaN, in bounded memory (no full-size temporaries)."""
+    out = np.empty(array.shape[0], dtype=np.float32)
+    for start in range(0, array.shape[0], 64):
+        rows = array[start : start + 64]
+        out[start : start + 64] = np.nanmean(rows, axis=1, dtype=np.float64) if np.isnan(rows).any() else rows.mean(axis=1, dtype=np.float64)
+    return out
+
+
 def compute_data_info(
     responses_dict: Mapping[str, ResponsesTrainTestSplit],
     movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit,
@@ -49,7 +58,7 @@ def compute_data_info(
     info: dict[str, Any] = {
         "n_neurons_dict": {s: r.n_neurons for s, r in sorted(responses_dict.items())},
         "mean_activity_dict": {
-            s: torch.from_numpy(np.nanmean(r.train, axis=1).astype(np.float32)) for s, r in sorted(responses_dict.items())
+            s: torch.from_numpy(_row_means(r.train)) for s, r in sorted(responses_dict.items())
         },
         "input_shape": next(iter(shapes)),
         "sessions_kwargs": {s: r.session_kwargs for s, r in sorted(responses_dict.items())},

@@ -55,20 +55,22 @@ class DiskFullError(OSError):
     """The cache's disk has no room for a file."""
 
 
-class UrlFailed(Exception):
+class UrlFailedError(Exception):
     """One URL failed for good (after its retries); carries the reason for the summary error."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, *, integrity: bool = False) -> None:
         super().__init__(f"{url}: {reason}")
-        self.url, self.reason = url, reason
+        self.url, self.reason, self.integrity = url, reason, integrity
 
 
-class _Transient(Exception):
+class _TransientError(Exception):
     pass
 
 
-class _Permanent(Exception):
-    pass
+class _PermanentError(Exception):
+    def __init__(self, reason: str, *, integrity: bool = False) -> None:
+        super().__init__(reason)
+        self.integrity = integrity
 
 
 @define
@@ -182,7 +184,7 @@ class _Partial:
 def _parse_content_range(value: str | None) -> tuple[int, int | None]:
     match = re.match(r"bytes\s+(\d+)-\d+/(\d+|\*)", value or "")
     if not match:
-        raise _Transient(f"bad Content-Range header {value!r}")
+        raise _TransientError(f"bad Content-Range header {value!r}")
     total = match.group(2)
     return int(match.group(1)), None if total == "*" else int(total)
 
@@ -203,16 +205,18 @@ def _stream(source: Any, state: _Partial, total: int | None, bar: Any) -> None:
         try:
             block = source.read(CHUNK)
         except (http.client.HTTPException, OSError) as exc:
-            raise _Transient(f"connection dropped after {state.offset} bytes ({type(exc).__name__})") from exc
+            raise _TransientError(
+                f"connection dropped after {state.offset} bytes ({type(exc).__name__})"
+            ) from exc
         if not block:
             break
         state.write(block)
         bar.update(len(block))
     if total is not None and state.offset < total:
-        raise _Transient(f"transfer truncated at {state.offset} of {total} bytes")
+        raise _TransientError(f"transfer truncated at {state.offset} of {total} bytes")
     if total is not None and state.offset > total:
         state.restart()
-        raise _Transient(f"received more than the announced {total} bytes")
+        raise _TransientError(f"received more than the announced {total} bytes")
 
 
 def _transfer_file_url(url: str, state: _Partial, expected_size: int | None, bar: Any) -> str | None:
@@ -220,11 +224,11 @@ def _transfer_file_url(url: str, state: _Partial, expected_size: int | None, bar
     try:
         source = open(path, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise _Permanent(f"cannot read mirror file {path}: {exc}") from exc
+        raise _PermanentError(f"cannot read mirror file {path}: {exc}") from exc
     with source:
         total = os.fstat(source.fileno()).st_size
         if expected_size is not None and total != expected_size:
-            raise _Permanent(f"mirror file has {total} bytes, expected {expected_size}")
+            raise _PermanentError(f"mirror file has {total} bytes, expected {expected_size}", integrity=True)
         if state.offset > total:
             state.restart()
         source.seek(state.offset)
@@ -234,7 +238,9 @@ def _transfer_file_url(url: str, state: _Partial, expected_size: int | None, bar
     return None
 
 
-def _transfer_http(url: str, state: _Partial, expected_size: int | None, bar: Any, html_ok: bool) -> str | None:
+def _transfer_http(
+    url: str, state: _Partial, expected_size: int | None, bar: Any, html_ok: bool
+) -> str | None:
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if state.offset > 0:
         headers["Range"] = f"bytes={state.offset}-"
@@ -251,13 +257,13 @@ def _transfer_http(url: str, state: _Partial, expected_size: int | None, bar: An
             if state.total is not None and state.offset == state.total:
                 return redirects.linked_etag  # the partial was already complete
             state.restart()
-            raise _Transient("server refused the resume range; restarting from byte 0") from exc
+            raise _TransientError("server refused the resume range; restarting from byte 0") from exc
         if exc.code in TRANSIENT_STATUS:
-            raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
-        raise _Permanent(f"HTTP {exc.code} {exc.reason}") from exc
+            raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
+        raise _PermanentError(f"HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise _Transient(f"connection failed: {reason}") from exc
+        raise _TransientError(f"connection failed: {reason}") from exc
     with response:
         status = response.status
         length = response.headers.get("Content-Length")
@@ -265,19 +271,21 @@ def _transfer_http(url: str, state: _Partial, expected_size: int | None, bar: An
             start, total = _parse_content_range(response.headers.get("Content-Range"))
             if start != state.offset:
                 state.restart()
-                raise _Transient(f"server resumed at byte {start}, not {state.offset}; restarting")
+                raise _TransientError(f"server resumed at byte {start}, not {state.offset}; restarting")
         elif status == 200:
             if state.offset:
                 logger.info("%s ignored the resume range; downloading from byte 0", url)
                 state.restart()
             total = int(length) if length is not None else None
         else:
-            raise _Permanent(f"unexpected HTTP status {status}")
+            raise _PermanentError(f"unexpected HTTP status {status}")
         ctype = response.headers.get("Content-Type", "")
         if ctype.split(";")[0].strip().lower() == "text/html" and not html_ok:
-            raise _Permanent("the server sent an HTML page (an error or login page?) instead of the file")
+            raise _PermanentError(
+                "the server sent an HTML page (an error or login page?) instead of the file"
+            )
         if expected_size is not None and total is not None and total != expected_size:
-            raise _Permanent(f"the server announces {total} bytes, expected {expected_size}")
+            raise _PermanentError(f"the server announces {total} bytes, expected {expected_size}", integrity=True)
         if total is None:
             logger.warning("%s sent no length: a dropped connection cannot be detected", url)
         state.set_remote(response.headers.get("ETag") or response.headers.get("Last-Modified"), total)
@@ -301,7 +309,7 @@ def download_url(
 
     Transient failures (5xx, 429, dropped or refused connections, truncation) are retried with exponential
     back-off, resuming with a Range request; the server's ETag/Last-Modified is sent as ``If-Range`` so a
-    changed file restarts from zero. Raises :class:`UrlFailed` when this URL cannot deliver the file, and
+    changed file restarts from zero. Raises :class:`UrlFailedError` when this URL cannot deliver the file, and
     :class:`DiskFullError` when the disk is full.
     """
     attempts = max(1, int(_env_number(RETRIES_ENV, 5)))
@@ -320,7 +328,7 @@ def download_url(
                         host_sha = _transfer_http(url, state, expected_size, bar, html_ok)
                     state.finish()
                     return FetchResult(url, state.hasher.hexdigest(), state.offset, host_sha, resumed)
-                except _Transient as exc:
+                except _TransientError as exc:
                     last = str(exc)
                     resumed = resumed or state.offset > 0
                     if attempt + 1 < attempts:
@@ -329,8 +337,8 @@ def download_url(
                             "%s: %s; retry %d/%d in %.1f s", url, last, attempt + 1, attempts - 1, delay
                         )
                         time.sleep(delay)
-                except _Permanent as exc:
-                    raise UrlFailed(url, str(exc)) from exc
+                except _PermanentError as exc:
+                    raise UrlFailedError(url, str(exc), integrity=exc.integrity) from exc
     finally:
         state.close()
-    raise UrlFailed(url, f"gave up after {attempts} attempts; last error: {last}")
+    raise UrlFailedError(url, f"gave up after {attempts} attempts; last error: {last}")

@@ -1,10 +1,11 @@
 """Where a file is fetched from: its published URLs, a lab mirror, or hosts moved by environment variables.
 
-* ``OPENRETINA_MIRROR_URL``: every file is fetched from ``<mirror>/<dataset id>/<relative path>`` instead of its
-  hosts (a lab-local mirror for air-gapped clusters). The mirror may be ``http(s)://``, ``file://`` or a plain
-  folder path.
-* ``OPENRETINA_HF_URL``, ``OPENRETINA_GIN_URL``, ``OPENRETINA_SDR_URL``, ``OPENRETINA_ZENODO_URL``: replace the
-  ``scheme://host`` part of URLs on that host (the value may carry a path prefix), e.g. a proxy or a test server.
+* ``OPENRETINA_MIRROR_URL``: every file is fetched from ``<mirror>/<dataset id>/<relative path>`` instead
+  of its hosts (a lab-local mirror for air-gapped clusters). The mirror may be ``http(s)://``, ``file://``
+  or a plain folder path.
+* ``OPENRETINA_HF_URL``, ``OPENRETINA_GIN_URL``, ``OPENRETINA_SDR_URL``, ``OPENRETINA_ZENODO_URL``: replace
+  the ``scheme://host`` part of URLs on that host (the value may carry a path prefix), e.g. a proxy or a
+  test server.
 """
 
 from __future__ import annotations

@@ -146,8 +146,12 @@ def test_batch_size(batch_size: int, train_chunk_size: int, test_chunk: int) -> 
 
 
 def responses_time_major(array: np.ndarray) -> torch.Tensor:
-    """``(N, T)`` -> contiguous ``(T, N)`` tensor (responses are small next to movies; one copy is fine)."""
-    return torch.from_numpy(np.ascontiguousarray(array.T))
+    """``(N, T)`` -> ``(T, N)`` tensor without copying: contiguous when the array is a view of time-major
+    memory, otherwise a strided view (gathering rows of it is still one ``index_select``)."""
+    transposed = array.T
+    if not transposed.flags.writeable:
+        transposed = transposed.copy()
+    return torch.from_numpy(transposed)
 
 
 def multiple_movies_dataloaders(

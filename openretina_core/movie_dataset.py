@@ -47,6 +47,50 @@ def _as_long(index: Any) -> torch.Tensor | None:
     return torch.as_tensor(np.asarray(index), dtype=torch.long)
 
 
+def _storage_use_count(tensor: torch.Tensor) -> int | None:
+    """References to a tensor's storage (views included), or None where torch does not expose the count."""
+    counter = getattr(torch._C, "_storage_Use_Count", None)
+    if counter is None:
+        return None
+    return int(counter(tensor.untyped_storage()._cdata))
+
+
+_UNREFERENCED = _storage_use_count(torch.empty(1))
+
+
+class BatchBufferPool:
+    """Reuses batch buffers that nobody references any more, so assembling a batch does not pay for fresh
+    pages (page faults cost as much as the gather itself on the CPU).
+
+    A buffer is reused only when its storage has no other reference (no batch, view or pinned copy still
+    points at it), so holding on to batches is always safe: the pool then allocates new buffers. Pooling is
+    off inside DataLoader workers (their batches are handed over through shared memory) and off the CPU.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        self.size = size
+        self.buffers: list[torch.Tensor] = []
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"size": self.size}  # buffers never travel to worker processes
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.size = state["size"]
+        self.buffers = []
+
+    def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
+        if _UNREFERENCED is None or like.device.type != "cpu" or torch.utils.data.get_worker_info() is not None:
+            return None
+        for buffer in self.buffers:
+            if buffer.shape == shape and buffer.dtype == like.dtype and _storage_use_count(buffer) == _UNREFERENCED:
+                return buffer
+        buffer = torch.empty(shape, dtype=like.dtype)
+        if len(self.buffers) >= self.size:
+            self.buffers.pop(0)
+        self.buffers.append(buffer)
+        return buffer
+
+
 class MovieDataset(Dataset[DataPoint]):
     """Chunks of ``chunk_size`` consecutive positions of a (possibly re-indexed) movie and its responses.
 
@@ -93,6 +137,7 @@ class MovieDataset(Dataset[DataPoint]):
         self.name = name
         self.test_responses_by_trial = test_responses_by_trial
         self._offsets = torch.arange(self.chunk_size, dtype=torch.long)
+        self._buffers = BatchBufferPool()
 
     # -- map-style dataset ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -119,7 +164,11 @@ class MovieDataset(Dataset[DataPoint]):
 
     def _gather_movie(self, positions: torch.Tensor) -> torch.Tensor:
         frames = self.movie_index[positions] if self.movie_index is not None else positions
-        return torch.index_select(self.movie, 0, frames.to(self.movie.device))
+        frames = frames.to(self.movie.device)
+        out = self._buffers.take((len(frames), *self.movie.shape[1:]), self.movie)
+        if out is None:
+            return torch.index_select(self.movie, 0, frames)
+        return torch.index_select(self.movie, 0, frames, out=out)
 
     # -- conveniences expected by openretina users -----------------------------------------------------------
     @property

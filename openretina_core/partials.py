@@ -1,14 +1,16 @@
 """Partial downloads: process-unique temporary names, and adopting what a dead process left behind.
 
-A partial file is named ``<file name>~<host>-<pid>-<random>.part`` under ``.openretina/partial/``. Only the
-process that created it writes to it; it reaches its final name only by an atomic rename after verification, so
-a partial is never taken for a complete file. A later download may *adopt* (rename to its own name, atomically,
-so at most one process wins) a partial whose writer is gone: the same host and a dead pid, the same process
-after an earlier failed call, or another host's partial untouched for ``OPENRETINA_STALE_PARTIAL_S`` seconds.
+A partial file is named ``<file name>~<host>-<pid>-<random>.part`` under ``.openretina/partial/``. Only
+the process that created it writes to it; it reaches its final name only by an atomic rename after
+verification, so a partial is never taken for a complete file. A later download may *adopt* (rename to its
+own name, atomically, so at most one process wins) a partial whose writer is gone: the same host and a
+dead pid, the same process after an earlier failed call, or another host's partial untouched for
+``OPENRETINA_STALE_PARTIAL_S`` seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -122,7 +124,7 @@ def meta_of(partial: Path) -> Path:
 
 
 def claim(root: Path, relative_path: str, *, adopt: bool = True) -> Path:
-    """A fresh process-unique partial name for this file, holding an abandoned partial's bytes if ``adopt``."""
+    """A fresh process-unique partial name for this file (with an abandoned partial's bytes if ``adopt``)."""
     rel = check_relative_path(relative_path)
     mine = partial_dir(root) / rel.parent / f"{rel.name}~{_token()}.part"
     mine.parent.mkdir(parents=True, exist_ok=True)
@@ -134,10 +136,8 @@ def claim(root: Path, relative_path: str, *, adopt: bool = True) -> Path:
                 os.rename(candidate, mine)  # atomic: if two processes race, one gets FileNotFoundError
             except FileNotFoundError:
                 continue
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.rename(meta_of(candidate), meta_of(mine))
-            except FileNotFoundError:
-                pass
             logger.info("adopting partial download %s (%d bytes)", candidate.name, mine.stat().st_size)
             break
     with _active_lock:

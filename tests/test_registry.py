@@ -73,7 +73,8 @@ def test_import_discovers_nothing_and_first_use_loads_entry_points(fake_site) ->
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": f"{fake_site}:{REPO}"}, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": f"{fake_site}:{REPO}", "OPENRETINA_PLUGINS": "fake_good"},
+        check=True,
     )
     assert "['fake_2030'] openretina-fake 1.2.3" in out.stdout
 
@@ -207,6 +208,27 @@ def test_real_template_plugin_installed_into_a_site_dir(tmp_path) -> None:
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": f"{site}:{REPO}"}, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": f"{site}:{REPO}", "OPENRETINA_PLUGINS": "my_lab_2025"},
+        check=True,
     )
     assert "(4, 1, 50, 10, 10) (4, 50, 3) openretina-my-lab-2025" in out.stdout
+
+
+def test_hook_register_datasets_records_origin(fresh_plugins) -> None:
+    fresh_plugins.manager.register(_Registers("origin_2020"), name="origin-plugin")
+    info = openretina_core.dataset_info("origin_2020")
+    assert info.distribution == "origin-plugin" and info.id == "origin_2020"
+
+
+def test_hook_register_stimuli_records_origin(fresh_plugins) -> None:
+    import numpy as np
+
+    from openretina_core.info import StimulusSpec
+
+    class Stim:
+        @openretina_core.hookimpl
+        def register_stimuli(self, register):
+            register(StimulusSpec("ones", generate=lambda shape, seed=0: np.ones(shape, np.float32)))
+
+    fresh_plugins.manager.register(Stim(), name="stim-dist")
+    assert registry.get_stimulus_spec("ones").distribution == "stim-dist"

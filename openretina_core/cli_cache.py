@@ -1,0 +1,180 @@
+"""CLI commands for the download cache: ``download``, ``verify`` and ``cache info|clean``.
+
+The lead's ``openretina_core.cli`` adds them to its group through :func:`register_commands`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import click
+
+from openretina_core.info import DatasetInfo
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} B"
+
+
+def _info(name: str) -> DatasetInfo:
+    from openretina_core.registry import UnknownDatasetError, get_dataset_spec
+
+    try:
+        return get_dataset_spec(name).info
+    except UnknownDatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _groups(info: DatasetInfo, species: Iterable[str]) -> list[str] | None:
+    """``--species`` values as file groups, refusing names the dataset does not have."""
+    chosen = list(species)
+    if not chosen:
+        return None
+    valid = sorted({f.group for f in info.files if f.group})
+    unknown = [s for s in chosen if s not in valid]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} not among the file groups of {info.id}: {', '.join(valid) or '(none)'}",
+            param_hint="--species",
+        )
+    return chosen
+
+
+@click.command("download")
+@click.argument("name")
+@click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
+def download_command(name: str, species: tuple[str, ...]) -> None:
+    """Download (and verify, and extract) dataset NAME into the cache; run it before training."""
+    from openretina_core.download import fetch_dataset, select_files
+
+    info = _info(name)
+    groups = _groups(info, species)
+    try:
+        path = fetch_dataset(info, download=True, groups=groups)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    count = len(select_files(info, groups))
+    click.echo(f"{name}: {count} file(s) ready in {path}")
+
+
+@click.command("verify")
+@click.argument("name")
+@click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
+def verify_command(name: str, species: tuple[str, ...]) -> None:
+    """Re-hash every cached file of NAME; exit status 1 if any is corrupt."""
+    from openretina_core.download import verify_dataset
+
+    info = _info(name)
+    states = verify_dataset(info, _groups(info, species))
+    bad = 0
+    for state in states:
+        label = {"ok": "ok", "missing": "missing", "corrupt": "CORRUPT", "unverified": "no known hash"}[
+            state.status
+        ]
+        detail = f" ({state.reason})" if state.reason else ""
+        if state.status == "corrupt" and state.actual and state.expected:
+            detail = f" (sha256 {state.actual}, expected {state.expected})"
+        click.echo(f"{label:<14} {state.relative_path}{detail}")
+        bad += state.status == "corrupt"
+    if all(s.status == "missing" for s in states):
+        click.echo(f"nothing of {name} is cached; run `openretina-data download {name}`")
+    if bad:
+        raise click.ClickException(
+            f"{bad} corrupt item(s); run `openretina-data download {name}` to fetch them again"
+        )
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """Inspect and clean the download cache."""
+
+
+@cache_group.command("info")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cache_info_command(name: str | None, as_json: bool) -> None:
+    """Where the cache is, and what is in it (per dataset, or per file of NAME)."""
+    from openretina_core.cache import cache_root, cached_files, check_dataset_id, list_cached
+
+    root = cache_root()
+    usages = list_cached(root)
+    if name is not None:
+        usages = [u for u in usages if u.dataset_id == check_dataset_id(name)]
+        if not usages:
+            raise click.ClickException(f"dataset {name!r} is not in the cache {root}")
+    if as_json:
+        data = {
+            "cache": str(root),
+            "datasets": [
+                {
+                    "id": u.dataset_id,
+                    "path": str(u.path),
+                    "files": u.files,
+                    "bytes": u.bytes,
+                    "partial_bytes": u.partial_bytes,
+                }
+                for u in usages
+            ],
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"cache: {root}")
+    if not usages:
+        click.echo("(empty)")
+        return
+    for u in usages:
+        partial = f", {_size(u.partial_bytes)} in partial downloads" if u.partial_bytes else ""
+        click.echo(f"{u.dataset_id:<28} {u.files:>6} files {_size(u.bytes):>11}{partial}  {u.path}")
+        if name is not None:
+            for rel, size in cached_files(u.path):
+                click.echo(f"    {_size(size):>11}  {rel}")
+    if name is None:
+        click.echo(
+            f"{'total':<28} {sum(u.files for u in usages):>6} files {_size(sum(u.bytes for u in usages)):>11}"
+        )
+
+
+@cache_group.command("clean")
+@click.argument("name", required=False)
+@click.option("--all", "clean_all", is_flag=True, help="Every cached dataset.")
+@click.option(
+    "--partial", is_flag=True, help="Only leftover partial downloads (of NAME, or of all datasets)."
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def cache_clean_command(name: str | None, clean_all: bool, partial: bool, yes: bool) -> None:
+    """Delete NAME's cached files (or --all, or only --partial downloads)."""
+    from openretina_core.cache import cache_root, clean_dataset, clean_partials, list_cached
+
+    root = cache_root()
+    if partial:
+        freed = clean_partials(name, root)
+        click.echo(f"removed partial downloads: {_size(freed)} freed")
+        return
+    if name is None and not clean_all:
+        raise click.UsageError("give a dataset NAME, --all, or --partial")
+    names = [u.dataset_id for u in list_cached(root)] if clean_all else [str(name)]
+    if not names:
+        click.echo(f"cache {root} is empty")
+        return
+    if not yes:
+        click.confirm(f"Delete {', '.join(names)} from {root}?", abort=True)
+    freed = 0
+    for dataset_id in names:
+        try:
+            freed += clean_dataset(dataset_id, root)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {', '.join(names)}: {_size(freed)} freed")
+
+
+def register_commands(group: click.Group) -> None:
+    """Add ``download``, ``verify`` and the ``cache`` group to the main CLI."""
+    group.add_command(download_command)
+    group.add_command(verify_command)
+    group.add_command(cache_group)

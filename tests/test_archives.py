@@ -1,0 +1,183 @@
+"""Safe extraction: hostile members refused, size limit, idempotence, no half-done folder taken as done."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from openretina_core import archives
+from openretina_core.archives import MARKER, UnsafeArchiveError, check_extracted, extract_archive, is_extracted
+
+
+def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def make_tar(path: Path, entries: list[tarfile.TarInfo], data: dict[str, bytes] | None = None) -> Path:
+    data = data or {}
+    with tarfile.open(path, "w:gz") as tf:
+        for info in entries:
+            payload = data.get(info.name)
+            if payload is not None:
+                info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload) if payload is not None else None)
+    return path
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+def extract(archive: Path, tmp_path: Path, name: str = "out", **kwargs: object) -> Path:
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    return extract_archive(archive, tmp_path / name, archive_sha256=sha, work_dir=tmp_path / "work", **kwargs)
+
+
+def outside_untouched(tmp_path: Path) -> None:
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path.parent / "evil.txt").exists()
+    assert not (tmp_path / "out").exists(), "nothing may be installed"
+    assert not list((tmp_path / "work").glob("*")) if (tmp_path / "work").exists() else True
+
+
+def test_zip_extracts_with_marker_and_without_double_nesting(tmp_path: Path) -> None:
+    archive = make_zip(
+        tmp_path / "neural_code_data.zip",
+        {"neural_code_data/ganglion_cell_data/s1/naturalscene.h5": b"abc", "neural_code_data/readme.txt": b"r"},
+    )
+    folder = extract(archive, tmp_path, "neural_code_data")
+    assert (folder / "ganglion_cell_data/s1/naturalscene.h5").read_bytes() == b"abc"
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["files"] == {"ganglion_cell_data/s1/naturalscene.h5": 3, "readme.txt": 1}
+    assert check_extracted(folder) == []
+    other = extract(make_zip(tmp_path / "two.zip", {"a/x": b"1", "b/y": b"2"}), tmp_path, "two")
+    assert (other / "a/x").exists() and (other / "b/y").exists()
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "ok/../../evil.txt", "/tmp/evil.txt", "..\\evil.txt", "C:/evil.txt"])
+def test_zip_slip_members_are_refused(tmp_path: Path, name: str) -> None:
+    archive = make_zip(tmp_path / "bad.zip", {"fine.txt": b"ok", name: b"pwned"})
+    with pytest.raises(UnsafeArchiveError, match="refusing member"):
+        extract(archive, tmp_path)
+    outside_untouched(tmp_path)
+
+
+def test_zip_symlink_pointing_outside_is_refused_and_inside_is_kept(tmp_path: Path) -> None:
+    bad = make_zip(tmp_path / "bad.zip", {"a.txt": b"1"}, symlinks={"link": "../../etc/passwd"})
+    with pytest.raises(UnsafeArchiveError, match="points outside"):
+        extract(bad, tmp_path)
+    outside_untouched(tmp_path)
+    good = make_zip(tmp_path / "good.zip", {"d/a.txt": b"1"}, symlinks={"d/link": "a.txt"})
+    folder = extract(good, tmp_path, "good")
+    assert (folder / "d/link").is_symlink() and (folder / "d/link").read_bytes() == b"1"
+
+
+def test_tar_with_absolute_paths_is_refused(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "bad.tar.gz", [entry("/etc/evil.txt")], {"/etc/evil.txt": b"x"})
+    with pytest.raises(UnsafeArchiveError, match="absolute"):
+        extract(archive, tmp_path)
+    outside_untouched(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("entries", "match"),
+    [
+        ([entry("../evil.txt")], "refusing member"),
+        ([entry("link", tarfile.SYMTYPE, "/etc/passwd")], "points outside"),
+        ([entry("d/link", tarfile.SYMTYPE, "../../evil.txt")], "points outside"),
+        ([entry("hard", tarfile.LNKTYPE, "../evil.txt")], "refusing member"),
+        ([entry("dev", tarfile.CHRTYPE)], "special member"),
+        ([entry("d/l", tarfile.SYMTYPE, ".."), entry("d/l/m", tarfile.SYMTYPE, "../..")], "through a link"),
+    ],
+)
+def test_hostile_tar_members_are_refused(tmp_path: Path, entries: list[tarfile.TarInfo], match: str) -> None:
+    data = {e.name: b"x" for e in entries if e.type == tarfile.REGTYPE}
+    archive = make_tar(tmp_path / "bad.tar.gz", [entry("fine.txt"), *entries], {"fine.txt": b"ok", **data})
+    with pytest.raises(UnsafeArchiveError, match=match):
+        extract(archive, tmp_path)
+    outside_untouched(tmp_path)
+
+
+def test_tar_with_inside_links_extracts(tmp_path: Path) -> None:
+    entries = [entry("./"), entry("pkg/a.txt"), entry("pkg/hard", tarfile.LNKTYPE, "pkg/a.txt")]
+    entries.append(entry("pkg/soft", tarfile.SYMTYPE, "a.txt"))
+    folder = extract(make_tar(tmp_path / "ok.tar.gz", entries, {"pkg/a.txt": b"hello"}), tmp_path)
+    assert (folder / "pkg/hard").read_bytes() == b"hello" and not (folder / "pkg/hard").is_symlink()
+    assert (folder / "pkg/soft").is_symlink() and (folder / "pkg/soft").read_bytes() == b"hello"
+
+
+def test_size_limit_stops_archive_bombs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = make_zip(tmp_path / "bomb.zip", {"zeros.bin": bytes(5_000_000)})
+    assert archive.stat().st_size < 20_000
+    with pytest.raises(UnsafeArchiveError, match="archive bomb"):
+        extract(archive, tmp_path, max_bytes=1_000_000)
+    monkeypatch.setenv("OPENRETINA_MAX_EXTRACT_BYTES", "4e6")
+    with pytest.raises(UnsafeArchiveError, match="4000000"):
+        extract(archive, tmp_path)
+    outside_untouched(tmp_path)
+
+
+def test_extraction_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = make_zip(tmp_path / "a.zip", {"x.txt": b"1"})
+    folder = extract(archive, tmp_path)
+    marker_mtime = (folder / MARKER).stat().st_mtime_ns
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("extracted twice")
+
+    monkeypatch.setattr(archives, "_unpack", must_not_run)
+    assert extract(archive, tmp_path) == folder
+    assert (folder / MARKER).stat().st_mtime_ns == marker_mtime
+
+
+def test_half_extracted_folder_is_never_taken_as_done(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "a.zip", {"x.txt": b"1", "y.txt": b"2"})
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "x.txt").write_bytes(b"1")  # as if a naive extraction had stopped half-way
+    assert not is_extracted(folder, None) and check_extracted(folder) != []
+    extract(archive, tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MARKER, "x.txt", "y.txt"])
+    assert is_extracted(folder, hashlib.sha256(archive.read_bytes()).hexdigest())
+
+
+def test_failed_extraction_leaves_no_folder_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = make_zip(tmp_path / "a.zip", {"x.txt": b"1", "y.txt": b"2"})
+    real = archives._copy_limited
+    calls = []
+
+    def crash_on_second(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("killed")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archives, "_copy_limited", crash_on_second)
+    with pytest.raises(OSError, match="killed"):
+        extract(archive, tmp_path)
+    assert not (tmp_path / "out").exists() and list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_new_archive_version_replaces_the_old_folder(tmp_path: Path) -> None:
+    old = make_zip(tmp_path / "v1.zip", {"x.txt": b"old", "gone.txt": b"1"})
+    extract(old, tmp_path)
+    new = make_zip(tmp_path / "v2.zip", {"x.txt": b"new"})
+    folder = extract(new, tmp_path)
+    assert (folder / "x.txt").read_bytes() == b"new" and not (folder / "gone.txt").exists()
+    assert list((tmp_path / "work").iterdir()) == []
