@@ -19,7 +19,14 @@ import sys
 import time
 
 SCENARIOS = {
-    "maheswaranathan_sized": {"channels": 1, "frames": 359_802, "h": 50, "w": 50, "sessions": 1, "neurons": [9]},
+    "maheswaranathan_sized": {
+        "channels": 1,
+        "frames": 359_802,
+        "h": 50,
+        "w": 50,
+        "sessions": 1,
+        "neurons": [9],
+    },
     "hoefling_sized": {"channels": 2, "frames": 16_200, "h": 18, "w": 16, "sessions": 67, "neurons": None},
 }
 SMALL = {
@@ -36,25 +43,40 @@ def run_scenario(name: str, small: bool) -> dict:
     import numpy as np
     import torch
 
-    from openretina_core import LongCycler, MoviesTrainTestSplit, ResponsesTrainTestSplit, multiple_movies_dataloaders
+    from openretina_core import (
+        LongCycler,
+        MoviesTrainTestSplit,
+        ResponsesTrainTestSplit,
+        multiple_movies_dataloaders,
+    )
 
     torch.set_num_threads(1)
     cfg = {**SCENARIOS[name], **(SMALL[name] if small else {})}
     c, t, h, w, n_sessions = cfg["channels"], cfg["frames"], cfg["h"], cfg["w"], cfg["sessions"]
-    neurons = cfg["neurons"] or [3700 // n_sessions + (1 if i < 3700 % n_sessions else 0) for i in range(n_sessions)]
+    neurons = cfg["neurons"] or [
+        3700 // n_sessions + (1 if i < 3700 % n_sessions else 0) for i in range(n_sessions)
+    ]
     baseline = rss_mb()
     buffer = np.empty((t, c, h, w), dtype=np.float32)
     for start in range(0, t, 20_000):  # touch every page, cheaply
         buffer[start : start + 20_000] = np.float32(start % 7)
     movie = MoviesTrainTestSplit(train=buffer.transpose(1, 0, 2, 3), norm_mean=0.0, norm_std=1.0)
     rng = np.random.default_rng(0)
-    responses = {f"s{i:02d}": ResponsesTrainTestSplit(train=rng.random((n, t), dtype=np.float32)) for i, n in enumerate(neurons)}
+    responses = {
+        f"s{i:02d}": ResponsesTrainTestSplit(train=rng.random((n, t), dtype=np.float32))
+        for i, n in enumerate(neurons)
+    }
     data_mb = (buffer.nbytes + sum(r.train.nbytes for r in responses.values())) / 2**20
     after_data = rss_mb()
     clip = 90 if name.startswith("mahes") else 150
     build_start = time.perf_counter()
     loaders = multiple_movies_dataloaders(
-        responses, movie, train_chunk_size=50, batch_size=64, clip_length=clip, num_val_clips=20 if clip == 90 else 15
+        responses,
+        movie,
+        train_chunk_size=50,
+        batch_size=64,
+        clip_length=clip,
+        num_val_clips=20 if clip == 90 else 15,
     )
     build_s = time.perf_counter() - build_start
     after_build = rss_mb()
@@ -72,7 +94,8 @@ def run_scenario(name: str, small: bool) -> dict:
     n_batches = n_samples // 64
     gen = torch.Generator().manual_seed(0)
     index_sets = [
-        (torch.randint(0, t - 50, (64,), generator=gen)[:, None] + torch.arange(50)).reshape(-1) for _ in range(n_batches)
+        (torch.randint(0, t - 50, (64,), generator=gen)[:, None] + torch.arange(50)).reshape(-1)
+        for _ in range(n_batches)
     ]
     start = time.perf_counter()
     for idx in index_sets:
@@ -101,7 +124,9 @@ def run_scenario(name: str, small: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--small", action="store_true", help="reduced sizes for a quick run")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="run one scenario in this process")
     args = parser.parse_args()
@@ -114,7 +139,12 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     targets = {"ratio_to_plain_gather_min": 0.8, "movie_copies_made": 0, "build_peak_over_data_max": 1.3}
-    print(json.dumps({"benchmark": "core_throughput", "small": args.small, "targets": targets, "results": results}, indent=2))
+    print(
+        json.dumps(
+            {"benchmark": "core_throughput", "small": args.small, "targets": targets, "results": results},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ class BaseDataLoader(Dataset, abc.ABC):
         item = self.get_item(idx)
         if not isinstance(item, dict) or "stimulus" not in item or "response" not in item:
             got = sorted(item) if isinstance(item, dict) else type(item).__name__
-            raise ValueError(f"{name}.get_item({idx}) must return a dict with 'stimulus' and 'response'; got {got}")
+            raise ValueError(
+                f"{name}.get_item({idx}) must return a dict with 'stimulus' and 'response'; got {got}"
+            )
         stimulus, response = as_float32(item["stimulus"]), as_float32(item["response"])
         if stimulus.ndim != 4:
             raise ValueError(
@@ -78,7 +80,9 @@ class BaseDataLoader(Dataset, abc.ABC):
                 f"received {stimulus.shape}"
             )
         if response.ndim != 2:
-            raise ValueError(f"{name}.get_item({idx})['response']: expected shape (neurons, time), received {response.shape}")
+            raise ValueError(
+                f"{name}.get_item({idx})['response']: expected shape (neurons, time), received {response.shape}"
+            )
         if stimulus.shape[1] != response.shape[1]:
             raise ValueError(
                 f"{name}.get_item({idx}): stimulus has {stimulus.shape[1]} frames but response has "

@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ def main(verbose: int) -> None:
 def list_command(as_json: bool) -> None:
     """Installed datasets, and published ones whose plugin is not installed."""
     names = registry.list_datasets()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in names:
         info = registry.get_dataset_spec(name).info
         rows.append(
@@ -46,7 +47,9 @@ def list_command(as_json: bool) -> None:
     if not rows:
         click.echo("No datasets installed.")
     for row in rows:
-        click.echo(f"{row['id']:<24} {', '.join(row['species']):<22} {row['modality'][:40]:<40} {row['distribution']}")
+        click.echo(
+            f"{row['id']:<24} {', '.join(row['species']):<22} {row['modality'][:40]:<40} {row['distribution']}"
+        )
     for name in missing:
         click.echo(f'{name:<24} (not installed: pip install "openretina-core[{name}]")')
 
@@ -75,7 +78,12 @@ def info_command(name: str, as_json: bool) -> None:
         ("species", ", ".join(info.species)),
         ("recording", info.recording_modality),
         ("stimuli", ", ".join(info.stimulus_types)),
-        ("frame rate (Hz)", json.dumps(info.frame_rate_hz) if isinstance(info.frame_rate_hz, dict) else str(info.frame_rate_hz)),
+        (
+            "frame rate (Hz)",
+            json.dumps(info.frame_rate_hz)
+            if isinstance(info.frame_rate_hz, dict)
+            else str(info.frame_rate_hz),
+        ),
         ("responses", info.response_unit),
         ("plugin", f"{info.distribution} {info.version or ''}".strip()),
         ("install", info.pip_command),
@@ -120,12 +128,14 @@ def plugins_command(as_json: bool) -> None:
     if not records:
         click.echo("No plugins installed (only the built-in defaults).")
     for rec in records:
-        status = f"FAILED: {rec['error']}" if rec["error"] else ", ".join(rec["hooks"])
+        status = f"FAILED: {rec['error']}" if rec["error"] else ", ".join(rec["hooks"] or [])
         click.echo(f"{rec['name']:<24} {rec['distribution'] or '?'} {rec['version'] or ''}  {status}")
 
 
 @main.command("demo")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for figures.")
+@click.option(
+    "--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for figures."
+)
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (repeatable).")
 @click.option("--batch-size", default=16, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, auto (default: keep batches on the CPU).")

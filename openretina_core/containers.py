@@ -104,7 +104,9 @@ class MoviesTrainTestSplit:
             if not all_finite(movie):
                 raise ValueError(f"{owner}: movie {name!r} contains NaN or infinite values")
         if self.random_sequences is not None and self.random_sequences.ndim != 2:
-            raise _shape_error(owner, "random_sequences", "(n_clips, n_sequences)", self.random_sequences.shape)
+            raise _shape_error(
+                owner, "random_sequences", "(n_clips, n_sequences)", self.random_sequences.shape
+            )
         if self.norm_std is not None and not self.norm_std > 0:
             raise ValueError(f"{owner}.norm_std: expected a positive number, received {self.norm_std}")
 
@@ -174,7 +176,9 @@ class ResponsesTrainTestSplit:
     def test_response(self) -> np.ndarray:
         """The averaged test response when there is exactly one."""
         if len(self.test_dict) != 1:
-            raise KeyError(f"these responses have {len(self.test_dict)} test stimuli: {sorted(self.test_dict)}")
+            raise KeyError(
+                f"these responses have {len(self.test_dict)} test stimuli: {sorted(self.test_dict)}"
+            )
         return next(iter(self.test_dict.values()))
 
     @property

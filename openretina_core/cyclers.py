@@ -69,6 +69,8 @@ def _worker_share() -> tuple[int, int]:
 
 
 class _Cycler(IterableDataset):
+    """Shared state of both cyclers: the loaders, the seed and the epoch."""
+
     def __init__(self, loaders: Mapping[str, Any], seed: int = 0) -> None:
         if not loaders:
             raise ValueError("a cycler needs at least one loader")
@@ -76,6 +78,9 @@ class _Cycler(IterableDataset):
         self.seed = int(seed)
         self.epoch = 0
         self._explicit_epoch = False
+
+    def __len__(self) -> int:
+        raise NotImplementedError
 
     def set_epoch(self, epoch: int) -> None:
         """Fix the epoch used by the next iteration (needed when iterating inside DataLoader workers)."""
@@ -93,9 +98,9 @@ class _Cycler(IterableDataset):
 
     def _set_sampler_epoch(self, loader: Any, value: int) -> None:
         inner, _ = _unwrap(loader)
-        sampler = getattr(inner, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(value)
+        set_epoch = getattr(getattr(inner, "sampler", None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(value)
 
 
 class LongCycler(_Cycler):
@@ -222,7 +227,7 @@ class CyclerDataLoader(DataLoader):
         self.device = devices.pop() if len(devices) == 1 else None
 
     def __len__(self) -> int:
-        return len(self.cycler)
+        return len(self.cycler)  # type: ignore[arg-type]
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch = int(epoch)

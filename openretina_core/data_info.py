@@ -20,11 +20,15 @@ def _first_consistent(values: list[float], name: str) -> float | None:
     if not values:
         return None
     if max(values) - min(values) > 2 * NORM_STAT_TOLERANCE:
-        raise ValueError(f"sessions disagree on {name}: values {values} differ by more than ±{NORM_STAT_TOLERANCE}")
+        raise ValueError(
+            f"sessions disagree on {name}: values {values} differ by more than ±{NORM_STAT_TOLERANCE}"
+        )
     first = values[0]
     for value in values[1:]:
         if abs(value - first) > NORM_STAT_TOLERANCE:
-            raise ValueError(f"sessions disagree on {name}: {value} vs {first} (tolerance ±{NORM_STAT_TOLERANCE})")
+            raise ValueError(
+                f"sessions disagree on {name}: {value} vs {first} (tolerance ±{NORM_STAT_TOLERANCE})"
+            )
     return first
 
 
@@ -33,7 +37,11 @@ def _row_means(array: np.ndarray) -> np.ndarray:
     out = np.empty(array.shape[0], dtype=np.float32)
     for start in range(0, array.shape[0], 64):
         rows = array[start : start + 64]
-        out[start : start + 64] = np.nanmean(rows, axis=1, dtype=np.float64) if np.isnan(rows).any() else rows.mean(axis=1, dtype=np.float64)
+        out[start : start + 64] = (
+            np.nanmean(rows, axis=1, dtype=np.float64)
+            if np.isnan(rows).any()
+            else rows.mean(axis=1, dtype=np.float64)
+        )
     return out
 
 

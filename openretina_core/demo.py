@@ -58,7 +58,9 @@ def run_dataset_demo(name: str, workdir: Path, batch_size: int = 16, device: str
     if spec.write_sample is None:
         raise ValueError(f"dataset {name!r} provides no synthetic sample (write_sample)")
     sample = spec.write_sample(workdir / name, seed=0)
-    loaders = get_dataloaders(name, data_dir=sample.data_dir, batch_size=batch_size, device=device, **sample.options)
+    loaders = get_dataloaders(
+        name, data_dir=sample.data_dir, batch_size=batch_size, device=device, **sample.options
+    )
     train = loaders["train"]
     sta_session = sorted(sample.filters)[0] if sample.filters else sorted(train)[0]
     truth = np.asarray(sample.filters[sta_session]) if sample.filters else None

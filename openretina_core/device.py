@@ -92,7 +92,7 @@ def to_device(
     loaders: Mapping[str, Mapping[str, Any]],
     device: str | torch.device | None = None,
     keep_on_device: bool | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> Any:
     """Return the same nested dict with every loader delivering batches on the chosen device.
 
     With ``keep_on_device`` (``None`` asks the ``keep_on_device`` hook), the data are moved once and batches
@@ -105,10 +105,14 @@ def to_device(
         )
     if keep_on_device and target.type != "cpu":
         place_on_device(loaders, target)
-    wrapped = {split: {s: DeviceDataLoader(dl, target) for s, dl in group.items()} for split, group in loaders.items()}
-    out = type(loaders)(wrapped) if isinstance(loaders, dict) else wrapped
-    if hasattr(loaders, "data_info"):
-        out.data_info = loaders.data_info  # type: ignore[attr-defined]
-        out.data_info["device"] = str(target)
-        out.data_info["kept_on_device"] = bool(keep_on_device and target.type != "cpu")
+    wrapped = {
+        split: {s: DeviceDataLoader(dl, target) for s, dl in group.items()}
+        for split, group in loaders.items()
+    }
+    data_info = dict(getattr(loaders, "data_info", {}))
+    data_info["device"] = str(target)
+    data_info["kept_on_device"] = bool(keep_on_device and target.type != "cpu")
+    from openretina_core.loaders import DataLoaders
+
+    out = DataLoaders(wrapped, data_info=data_info)
     return out

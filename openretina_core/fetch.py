@@ -285,7 +285,9 @@ def _transfer_http(
                 "the server sent an HTML page (an error or login page?) instead of the file"
             )
         if expected_size is not None and total is not None and total != expected_size:
-            raise _PermanentError(f"the server announces {total} bytes, expected {expected_size}", integrity=True)
+            raise _PermanentError(
+                f"the server announces {total} bytes, expected {expected_size}", integrity=True
+            )
         if total is None:
             logger.warning("%s sent no length: a dropped connection cannot be detected", url)
         state.set_remote(response.headers.get("ETag") or response.headers.get("Last-Modified"), total)

@@ -47,7 +47,9 @@ class MovieStore:
             return self._tensors[key][1]
         moved = np.moveaxis(movie, 0, 1)
         if not moved.flags.c_contiguous:
-            logger.info("copying a %s movie into time-major layout (%.1f MB)", movie.shape, movie.nbytes / 1e6)
+            logger.info(
+                "copying a %s movie into time-major layout (%.1f MB)", movie.shape, movie.nbytes / 1e6
+            )
             moved = np.ascontiguousarray(moved)
             self.copies += 1
         tensor = torch.from_numpy(moved) if moved.flags.writeable else torch.from_numpy(moved.copy())
@@ -70,7 +72,9 @@ def choose_validation_clips(
             )
         return chosen
     if num_val_clips > num_clips:
-        raise ValueError(f"session {session!r}: {num_val_clips} validation clips requested, only {num_clips} exist")
+        raise ValueError(
+            f"session {session!r}: {num_val_clips} validation clips requested, only {num_clips} exist"
+        )
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_clips, size=num_val_clips, replace=False)).astype(np.int64)
 
@@ -201,7 +205,9 @@ def multiple_movies_dataloaders(
         movie_tm = store.time_major(movies.train)
         resp_tm = responses_time_major(responses.train)
         num_clips = movie_tm.shape[0] // clip_length
-        explicit = val_clip_indices.get(session) if isinstance(val_clip_indices, Mapping) else val_clip_indices
+        explicit = (
+            val_clip_indices.get(session) if isinstance(val_clip_indices, Mapping) else val_clip_indices
+        )
         val_clips = choose_validation_clips(num_clips, num_val_clips, explicit, seed, session)
         chosen_clips[session] = val_clips.tolist()
         train_clips = np.setdiff1d(np.arange(num_clips), val_clips)
@@ -231,7 +237,9 @@ def multiple_movies_dataloaders(
         )
         if len(val_clips):
             val_index = (val_clips[:, None] * clip_length + clip_offsets).reshape(-1)
-            val_ds = MovieDataset(movie_tm, resp_tm, clip_length, val_index, val_index, name=f"{session}/validation")
+            val_ds = MovieDataset(
+                movie_tm, resp_tm, clip_length, val_index, val_index, name=f"{session}/validation"
+            )
             loaders["validation"][session] = make_movie_dataloader(
                 val_ds,
                 batch_size,

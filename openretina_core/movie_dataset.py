@@ -8,6 +8,7 @@ view of that ``(B, T, C, H, W)`` buffer (contiguous when C == 1).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -60,35 +61,44 @@ _UNREFERENCED = _storage_use_count(torch.empty(1))
 
 class BatchBufferPool:
     """Reuses batch buffers that nobody references any more, so assembling a batch does not pay for fresh
-    pages (page faults cost as much as the gather itself on the CPU).
+    pages (on the CPU, faulting in a new buffer costs about as much as the gather itself).
 
-    A buffer is reused only when its storage has no other reference (no batch, view or pinned copy still
-    points at it), so holding on to batches is always safe: the pool then allocates new buffers. Pooling is
-    off inside DataLoader workers (their batches are handed over through shared memory) and off the CPU.
+    A buffer is handed out again only when its storage has no other reference (no batch, view or pending
+    copy points at it), so keeping batches is always safe: the pool then allocates new buffers. One pool is
+    shared by every dataset of the process (round-robin training holds one batch at a time). Pooling is off
+    inside DataLoader workers (their batches are handed over through shared memory) and off the CPU.
     """
 
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, size: int = 6) -> None:
         self.size = size
         self.buffers: list[torch.Tensor] = []
-
-    def __getstate__(self) -> dict[str, int]:
-        return {"size": self.size}  # buffers never travel to worker processes
-
-    def __setstate__(self, state: dict[str, int]) -> None:
-        self.size = state["size"]
-        self.buffers = []
+        self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
-        if _UNREFERENCED is None or like.device.type != "cpu" or torch.utils.data.get_worker_info() is not None:
+        """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
+        if (
+            _UNREFERENCED is None
+            or like.device.type != "cpu"
+            or torch.utils.data.get_worker_info() is not None
+        ):
             return None
-        for buffer in self.buffers:
-            if buffer.shape == shape and buffer.dtype == like.dtype and _storage_use_count(buffer) == _UNREFERENCED:
-                return buffer
-        buffer = torch.empty(shape, dtype=like.dtype)
-        if len(self.buffers) >= self.size:
-            self.buffers.pop(0)
-        self.buffers.append(buffer)
-        return buffer
+        with self._lock:
+            for i, buffer in enumerate(self.buffers):
+                if (
+                    buffer.shape == shape
+                    and buffer.dtype == like.dtype
+                    and _storage_use_count(buffer) == _UNREFERENCED
+                ):
+                    self.buffers.append(self.buffers.pop(i))  # most recently used last
+                    return buffer.view(shape)
+            buffer = torch.empty(shape, dtype=like.dtype)
+            if len(self.buffers) >= self.size:
+                self.buffers.pop(0)
+            self.buffers.append(buffer)
+            return buffer.view(shape)
+
+
+BATCH_BUFFERS = BatchBufferPool()
 
 
 class MovieDataset(Dataset[DataPoint]):
@@ -113,7 +123,9 @@ class MovieDataset(Dataset[DataPoint]):
         name: str = "",
     ) -> None:
         if movie.ndim != 4:
-            raise ValueError(f"movie: expected a time-major (T, C, H, W) tensor, received {tuple(movie.shape)}")
+            raise ValueError(
+                f"movie: expected a time-major (T, C, H, W) tensor, received {tuple(movie.shape)}"
+            )
         if responses.ndim != 2:
             raise ValueError(f"responses: expected (T, N), received {tuple(responses.shape)}")
         self.movie = movie
@@ -137,7 +149,6 @@ class MovieDataset(Dataset[DataPoint]):
         self.name = name
         self.test_responses_by_trial = test_responses_by_trial
         self._offsets = torch.arange(self.chunk_size, dtype=torch.long)
-        self._buffers = BatchBufferPool()
 
     # -- map-style dataset ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -159,13 +170,22 @@ class MovieDataset(Dataset[DataPoint]):
         if self.flip_width:
             inputs = inputs.flip(-1)
         rows = self.response_index[positions] if self.response_index is not None else positions
-        targets = torch.index_select(self.responses, 0, rows.to(self.responses.device))
+        targets = self._gather_responses(rows.to(self.responses.device))
         return DataPoint(inputs, targets.view(batch_size, self.chunk_size, -1))
+
+    def _gather_responses(self, rows: torch.Tensor) -> torch.Tensor:
+        """``(len(rows), N)``. Responses stored neuron-major (a transposed view) are gathered along their
+        contiguous time axis and returned as a transposed view, which avoids both a copy of the stored
+        responses and a slow strided gather."""
+        responses = self.responses
+        if not responses.is_contiguous() and responses.T.is_contiguous():
+            return torch.index_select(responses.T, 1, rows).T
+        return torch.index_select(responses, 0, rows)
 
     def _gather_movie(self, positions: torch.Tensor) -> torch.Tensor:
         frames = self.movie_index[positions] if self.movie_index is not None else positions
         frames = frames.to(self.movie.device)
-        out = self._buffers.take((len(frames), *self.movie.shape[1:]), self.movie)
+        out = BATCH_BUFFERS.take((len(frames), *self.movie.shape[1:]), self.movie)
         if out is None:
             return torch.index_select(self.movie, 0, frames)
         return torch.index_select(self.movie, 0, frames, out=out)
@@ -245,7 +265,9 @@ class MovieSampler(Sampler[int]):
         self.sequence_length = int(sequence_length)
         self.shuffle = shuffle
         self.shift = shift if shuffle else "none"
-        self.clip_starts = torch.as_tensor(np.asarray(clip_starts), dtype=torch.long) if clip_starts is not None else None
+        self.clip_starts = (
+            torch.as_tensor(np.asarray(clip_starts), dtype=torch.long) if clip_starts is not None else None
+        )
         self.seed = int(seed)
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)

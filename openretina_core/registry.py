@@ -66,7 +66,9 @@ def _origin(impl: Any) -> tuple[str | None, str | None, str]:
     return dist, version, impl.plugin_name
 
 
-def _collect(hook_name: str, make_register: Callable[[str | None, str | None, str], Callable[[Any], None]]) -> None:
+def _collect(
+    hook_name: str, make_register: Callable[[str | None, str | None, str], Callable[[Any], None]]
+) -> None:
     from openretina_core.plugins import STRICT_ENV, PluginLoadWarning, get_plugin_manager
 
     caller = getattr(get_plugin_manager().hook, hook_name)

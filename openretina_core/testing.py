@@ -72,11 +72,19 @@ class DatasetPluginContract:
         from openretina_core import dataset_info
 
         info = dataset_info(self.dataset_id)
-        for field_name in ("title", "year", "doi", "license", "recording_modality", "bibtex", "response_unit"):
+        for field_name in (
+            "title",
+            "year",
+            "doi",
+            "license",
+            "recording_modality",
+            "bibtex",
+            "response_unit",
+        ):
             assert getattr(info, field_name), f"DatasetInfo.{field_name} is empty"
         assert info.authors and info.species and info.stimulus_types and info.files
         assert info.frame_rate_hz is not None
-        assert info.id in info.bibtex or info.doi in info.bibtex or str(info.year) in info.bibtex
+        assert info.id in info.bibtex or (info.doi or "-") in info.bibtex or str(info.year) in info.bibtex
         for remote in info.files:
             assert remote.relative_path and remote.urls, f"file {remote} lacks a path or URL"
 

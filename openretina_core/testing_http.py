@@ -253,22 +253,76 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def fetch_in_process(info: Any, env: Mapping[str, str], barrier: Any, results: Any) -> None:
-    """Child-process entry point for concurrency tests: set ``env``, wait at ``barrier`` (if any), fetch.
+# A child that imports only the download machinery: the package ``__init__`` (and torch with it) is skipped,
+# so eight children start in a fraction of a second instead of importing torch eight times.
+_CHILD = r"""
+import hashlib, json, os, sys, time, types
+package = types.ModuleType("openretina_core")
+package.__path__ = [sys.argv[1]]
+sys.modules["openretina_core"] = package
+from openretina_core.download import fetch_dataset
+from openretina_core.info import DatasetInfo, RemoteFile
+spec, go = json.loads(sys.argv[2]), sys.argv[3]
+info = DatasetInfo(id=spec["id"], title=spec["title"], authors=spec["authors"], year=spec["year"],
+                   files=[RemoteFile(**f) for f in spec["files"]])
+print("ready", flush=True)
+while go and not os.path.exists(go):
+    time.sleep(0.002)
+try:
+    root = fetch_dataset(info, download=True)
+    digest = {f.relative_path: hashlib.sha256((root / f.relative_path).read_bytes()).hexdigest()
+              for f in info.files}
+    out = {"pid": os.getpid(), "root": str(root), "sha256": digest}
+except Exception as exc:
+    out = {"pid": os.getpid(), "error": f"{type(exc).__name__}: {exc}"}
+print(json.dumps(out), flush=True)
+"""
 
-    Puts ``(pid, path, {relative path: sha256})`` or ``(pid, "error", message)`` on the ``results`` queue.
+
+def start_fetch_process(
+    info: Any, env: Mapping[str, str], go_file: str | os.PathLike[str] | None = None
+) -> Any:
+    """Start a separate Python process that runs ``fetch_dataset(info, download=True)``.
+
+    It prints ``ready`` once imported, waits for ``go_file`` to exist (if given), then prints one JSON line:
+    ``{"pid", "root", "sha256": {relative path: hash}}`` or ``{"pid", "error"}``.
     """
-    os.environ.update(env)
-    from openretina_core.download import fetch_dataset
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    try:
-        if barrier is not None:
-            barrier.wait(timeout=120)
-        root = fetch_dataset(info, download=True)
-        hashes = {
-            f.relative_path: hashlib.sha256((root / f.relative_path).read_bytes()).hexdigest()
-            for f in info.files
-        }
-        results.put((os.getpid(), str(root), hashes))
-    except Exception as exc:
-        results.put((os.getpid(), "error", f"{type(exc).__name__}: {exc}"))
+    package_dir = str(Path(__file__).resolve().parent)
+    spec = json.dumps(info.as_dict())
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, package_dir, spec, str(go_file or "")],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_concurrent_fetches(
+    info: Any, env: Mapping[str, str], processes: int = 8, timeout: float = 60.0
+) -> list[dict]:
+    """Start ``processes`` fetches, release them at the same instant, and return their JSON results."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        go = Path(tmp) / "go"
+        procs = [start_fetch_process(info, env, go) for _ in range(processes)]
+        try:
+            for proc in procs:
+                line = proc.stdout.readline().strip() if proc.stdout else ""
+                if line != "ready":
+                    raise RuntimeError(f"fetch process {proc.pid} failed to start (said {line!r})")
+            go.touch()
+            outputs = [proc.communicate(timeout=timeout)[0] for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]

@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from openretina_core import LongCycler, MoviesTrainTestSplit, ResponsesTrainTestSplit, ShortCycler, multiple_movies_dataloaders
+from openretina_core import (
+    LongCycler,
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    ShortCycler,
+    multiple_movies_dataloaders,
+)
 
 
 def time_coded_sessions(lengths: dict[str, int]) -> tuple[dict, dict]:
@@ -33,13 +39,19 @@ LENGTHS = {"a": 2000, "b": 900, "c": 1400}
 def build(distributed: bool | None = None):
     movies, responses = time_coded_sessions(LENGTHS)
     return multiple_movies_dataloaders(
-        responses, movies, train_chunk_size=20, batch_size=8, clip_length=100, num_val_clips=2, seed=3,
+        responses,
+        movies,
+        train_chunk_size=20,
+        batch_size=8,
+        clip_length=100,
+        num_val_clips=2,
+        seed=3,
         distributed=distributed,
     )
 
 
 def first_frames(batch) -> list[int]:
-    inputs, targets = batch
+    inputs, _targets = batch
     return [int(v) for v in inputs[:, 0, :, 0, 0].reshape(-1).tolist()]
 
 

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from openretina_core import archives
-from openretina_core.archives import MARKER, UnsafeArchiveError, check_extracted, extract_archive, is_extracted
+from openretina_core.archives import (
+    MARKER,
+    UnsafeArchiveError,
+    check_extracted,
+    extract_archive,
+    is_extracted,
+)
 
 
 def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
@@ -59,7 +65,10 @@ def outside_untouched(tmp_path: Path) -> None:
 def test_zip_extracts_with_marker_and_without_double_nesting(tmp_path: Path) -> None:
     archive = make_zip(
         tmp_path / "neural_code_data.zip",
-        {"neural_code_data/ganglion_cell_data/s1/naturalscene.h5": b"abc", "neural_code_data/readme.txt": b"r"},
+        {
+            "neural_code_data/ganglion_cell_data/s1/naturalscene.h5": b"abc",
+            "neural_code_data/readme.txt": b"r",
+        },
     )
     folder = extract(archive, tmp_path, "neural_code_data")
     assert (folder / "ganglion_cell_data/s1/naturalscene.h5").read_bytes() == b"abc"
@@ -70,7 +79,9 @@ def test_zip_extracts_with_marker_and_without_double_nesting(tmp_path: Path) -> 
     assert (other / "a/x").exists() and (other / "b/y").exists()
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "ok/../../evil.txt", "/tmp/evil.txt", "..\\evil.txt", "C:/evil.txt"])
+@pytest.mark.parametrize(
+    "name", ["../evil.txt", "ok/../../evil.txt", "/tmp/evil.txt", "..\\evil.txt", "C:/evil.txt"]
+)
 def test_zip_slip_members_are_refused(tmp_path: Path, name: str) -> None:
     archive = make_zip(tmp_path / "bad.zip", {"fine.txt": b"ok", name: b"pwned"})
     with pytest.raises(UnsafeArchiveError, match="refusing member"):
@@ -157,7 +168,9 @@ def test_half_extracted_folder_is_never_taken_as_done(tmp_path: Path) -> None:
     assert is_extracted(folder, hashlib.sha256(archive.read_bytes()).hexdigest())
 
 
-def test_failed_extraction_leaves_no_folder_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_extraction_leaves_no_folder_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = make_zip(tmp_path / "a.zip", {"x.txt": b"1", "y.txt": b"2"})
     real = archives._copy_limited
     calls = []

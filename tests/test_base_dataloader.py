@@ -79,9 +79,18 @@ class BrokenItems(BaseDataLoader):
     ("item", "message"),
     [
         ({"stimulus": np.zeros((10, 4, 4))}, "must return a dict with 'stimulus' and 'response'"),
-        ({"stimulus": np.zeros((10, 4, 4)), "response": np.zeros((3, 10))}, r"expected shape \(channels, time, height, width\)"),
-        ({"stimulus": np.zeros((1, 10, 4, 4)), "response": np.zeros(10)}, r"expected shape \(neurons, time\)"),
-        ({"stimulus": np.zeros((1, 10, 4, 4)), "response": np.zeros((3, 9))}, "10 frames but response has 9 bins"),
+        (
+            {"stimulus": np.zeros((10, 4, 4)), "response": np.zeros((3, 10))},
+            r"expected shape \(channels, time, height, width\)",
+        ),
+        (
+            {"stimulus": np.zeros((1, 10, 4, 4)), "response": np.zeros(10)},
+            r"expected shape \(neurons, time\)",
+        ),
+        (
+            {"stimulus": np.zeros((1, 10, 4, 4)), "response": np.zeros((3, 9))},
+            "10 frames but response has 9 bins",
+        ),
         ({"stimulus": np.full((1, 10, 4, 4), np.nan), "response": np.zeros((3, 10))}, "NaN"),
     ],
 )

@@ -21,7 +21,14 @@ def test_list_shows_installed_and_missing(toy_plugins) -> None:
 def test_info_prints_card_and_bibtex(toy_plugins) -> None:
     result = CliRunner().invoke(main, ["info", "toy_2025"])
     assert result.exit_code == 0, result.output
-    for text in ("Toy retina dataset", "10.0000/toy", "CC0-1.0", "@misc{toy_2025", "toy.zip", "spike counts per frame"):
+    for text in (
+        "Toy retina dataset",
+        "10.0000/toy",
+        "CC0-1.0",
+        "@misc{toy_2025",
+        "toy.zip",
+        "spike counts per frame",
+    ):
         assert text in result.output
     card = json.loads(CliRunner().invoke(main, ["info", "toy_2025", "--json"]).output)
     assert card["files"][0]["relative_path"] == "toy.zip" and card["distribution"] == "toy-plugin"
@@ -33,7 +40,9 @@ def test_plugins_lists_load_errors(fresh_plugins) -> None:
     from openretina_core.plugins import LoadedPlugin
 
     fresh_plugins.loaded.append(
-        LoadedPlugin(name="bad", distribution="openretina-bad", version="0.1", module="bad", error=ImportError("nope"))
+        LoadedPlugin(
+            name="bad", distribution="openretina-bad", version="0.1", module="bad", error=ImportError("nope")
+        )
     )
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == 0, result.output

@@ -32,7 +32,9 @@ def test_valid_movies_keep_shape_and_become_float32(c: int, t: int, h: int, w: i
 
 @settings(max_examples=40, deadline=None)
 @given(c=dims, h=dims, w=dims, dc=st.integers(0, 2), dh=st.integers(0, 2), dw=st.integers(0, 2))
-def test_test_movie_with_other_channels_or_size_is_rejected(c: int, h: int, w: int, dc: int, dh: int, dw: int) -> None:
+def test_test_movie_with_other_channels_or_size_is_rejected(
+    c: int, h: int, w: int, dc: int, dh: int, dw: int
+) -> None:
     bad = np.zeros((c + dc, 5, h + dh, w + dw))
     if dc == dh == dw == 0:
         MoviesTrainTestSplit(train=np.zeros((c, 7, h, w)), test_dict={"x": bad})
@@ -43,7 +45,9 @@ def test_test_movie_with_other_channels_or_size_is_rejected(c: int, h: int, w: i
 
 @pytest.mark.parametrize("shape", [(5, 4, 4), (1, 2, 5, 4, 4), (10,)])
 def test_movie_train_must_be_4d(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match=r"MoviesTrainTestSplit.train: expected shape \(channels, time, height, width\)"):
+    with pytest.raises(
+        ValueError, match=r"MoviesTrainTestSplit.train: expected shape \(channels, time, height, width\)"
+    ):
         MoviesTrainTestSplit(train=np.zeros(shape))
 
 
@@ -78,7 +82,9 @@ def test_responses_valid_shapes(n: int, t: int, t_test: int, trials: int) -> Non
 
 
 def test_responses_errors_name_field_and_shapes() -> None:
-    with pytest.raises(ValueError, match=r"test_dict\['test'\]: expected shape \(3, T_test\), received \(2, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"test_dict\['test'\]: expected shape \(3, T_test\), received \(2, 5\)"
+    ):
         ResponsesTrainTestSplit(train=np.zeros((3, 10)), test_dict=np.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"test_by_trial_dict\['test'\]: expected shape \(trials, 3, 5\)"):
         ResponsesTrainTestSplit(
@@ -92,11 +98,17 @@ def test_check_matching_stimulus() -> None:
     movies = MoviesTrainTestSplit(train=np.zeros((1, 10, 2, 2)), test_dict={"a": np.zeros((1, 4, 2, 2))})
     check_matching_stimulus(movies, ResponsesTrainTestSplit(np.zeros((3, 10)), {"a": np.zeros((3, 4))}), "s")
     with pytest.raises(ValueError, match="train movie has 10 frames but train responses have 9"):
-        check_matching_stimulus(movies, ResponsesTrainTestSplit(np.zeros((3, 9)), {"a": np.zeros((3, 4))}), "s")
+        check_matching_stimulus(
+            movies, ResponsesTrainTestSplit(np.zeros((3, 9)), {"a": np.zeros((3, 4))}), "s"
+        )
     with pytest.raises(ValueError, match="test stimuli differ"):
-        check_matching_stimulus(movies, ResponsesTrainTestSplit(np.zeros((3, 10)), {"b": np.zeros((3, 4))}), "s")
+        check_matching_stimulus(
+            movies, ResponsesTrainTestSplit(np.zeros((3, 10)), {"b": np.zeros((3, 4))}), "s"
+        )
     with pytest.raises(ValueError, match="test 'a' movie has 4 frames but responses have 5"):
-        check_matching_stimulus(movies, ResponsesTrainTestSplit(np.zeros((3, 10)), {"a": np.zeros((3, 5))}), "s")
+        check_matching_stimulus(
+            movies, ResponsesTrainTestSplit(np.zeros((3, 10)), {"a": np.zeros((3, 5))}), "s"
+        )
 
 
 def test_normalize_in_place_matches_torch_statistics() -> None:
@@ -119,7 +131,9 @@ def test_compute_data_info_checks_consistency() -> None:
     responses = {s: ResponsesTrainTestSplit(np.arange(20, dtype=float).reshape(2, 10)) for s in movies}
     info = compute_data_info(responses, movies, {"response_rate_hz": 30}, val_clip_indices={"a": [1]})
     assert info["n_neurons_dict"] == {"a": 2, "b": 2} and info["input_shape"] == (2, 3, 4)
-    assert info["stim_mean"] == 1.0 and info["response_rate_hz"] == 30 and info["val_clip_indices"] == {"a": [1]}
+    assert (
+        info["stim_mean"] == 1.0 and info["response_rate_hz"] == 30 and info["val_clip_indices"] == {"a": [1]}
+    )
     torch.testing.assert_close(info["mean_activity_dict"]["a"], torch.tensor([4.5, 14.5]))
     movies["b"] = MoviesTrainTestSplit(np.zeros((2, 10, 3, 4)), norm_mean=5.0)
     with pytest.raises(ValueError, match="disagree on norm_mean"):

@@ -60,7 +60,9 @@ def test_a_plugin_overrides_the_device_hooks_for_every_loader(toy_plugins, tmp_p
     plugin = TaggingPlugin()
     toy_plugins.manager.register(plugin, name="tagging")
     sample = write_toy_sample(tmp_path)
-    loaders = openretina_core.get_dataloaders("toy_2025", data_dir=sample.data_dir, batch_size=8, device="cuda:7")
+    loaders = openretina_core.get_dataloaders(
+        "toy_2025", data_dir=sample.data_dir, batch_size=8, device="cuda:7"
+    )
     assert loaders.data_info["device"] == "cpu", "the plugin's choose_device won over the request"
     for split in loaders.values():
         for loader in split.values():
@@ -91,7 +93,9 @@ def test_cuda_batches_and_data_kept_on_device(toy_plugins, tmp_path) -> None:
     from toy_dataset_plugin import write_toy_sample
 
     sample = write_toy_sample(tmp_path)
-    loaders = openretina_core.get_dataloaders("toy_2025", data_dir=sample.data_dir, batch_size=8, device="cuda")
+    loaders = openretina_core.get_dataloaders(
+        "toy_2025", data_dir=sample.data_dir, batch_size=8, device="cuda"
+    )
     assert loaders.data_info["kept_on_device"] is True
     dataset = loaders["train"]["session_a"].dataset
     assert dataset.movie.is_cuda

@@ -103,7 +103,9 @@ def test_first_download_then_cached_reload_with_server_down(
     assert fetch_dataset(info) == root
 
 
-def test_declared_hash_mismatch_names_file_url_and_both_hashes(server: LocalFileServer, cache_dir: Path) -> None:
+def test_declared_hash_mismatch_names_file_url_and_both_hashes(
+    server: LocalFileServer, cache_dir: Path
+) -> None:
     server.add_dataset("toy", {"a.bin": A, "b.bin": B})
     good = RemoteFile("a.bin", urls="https://example.org/a.bin", sha256=sha(A))
     fetch_dataset(toy_info(good), download=True)
@@ -164,7 +166,9 @@ def test_stamp_avoids_rehashing_and_verify_rehashes(
     assert [s.status for s in verify_dataset(info)] == ["ok"] and len(calls) == 2
 
 
-def test_corrupted_cached_file_is_found_by_verify_then_refetched(server: LocalFileServer, cache_dir: Path) -> None:
+def test_corrupted_cached_file_is_found_by_verify_then_refetched(
+    server: LocalFileServer, cache_dir: Path
+) -> None:
     server.add_dataset("toy", {"a.bin": A})
     info = toy_info(RemoteFile("a.bin", urls="https://e.org/a"))
     fetch_dataset(info, download=True)
@@ -177,7 +181,7 @@ def test_corrupted_cached_file_is_found_by_verify_then_refetched(server: LocalFi
     assert fetch_dataset(info) == cache_dir / "toy"  # the stamp is trusted (no re-hash per load)
     (state,) = verify_dataset(info)
     assert state.status == "corrupt" and state.expected == sha(A) and state.actual != sha(A)
-    with pytest.raises(CorruptFileError, match="a.bin"):
+    with pytest.raises(CorruptFileError, match=r"a\.bin"):
         fetch_dataset(info)  # verify dropped the stamp, so loads re-hash and refuse
     fetch_dataset(info, download=True)
     assert target.read_bytes() == A and server.count("/toy/a.bin") == 2
@@ -251,7 +255,9 @@ def test_partial_of_a_dead_process_is_adopted_and_checked_by_hash(
     import subprocess
     import sys
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)
     server.add_dataset("toy", {"a.bin": A})
     folder = cache_dir / "toy/.openretina/partial"
@@ -294,12 +300,16 @@ def test_hosts_are_tried_in_order_and_html_pages_are_refused(
 
 
 @pytest.mark.parametrize("good", [True, False])
-def test_hugging_face_published_sha256_is_used(cache_dir: Path, monkeypatch: pytest.MonkeyPatch, good: bool) -> None:
+def test_hugging_face_published_sha256_is_used(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch, good: bool
+) -> None:
     with LocalFileServer() as srv:
         monkeypatch.setenv("OPENRETINA_HF_URL", srv.url)
         linked = sha(A) if good else sha(B)
         srv.add_redirect(
-            "/datasets/open-retina/open-retina/resolve/main/toy/a.bin", "/cdn/a.bin", headers={"X-Linked-Etag": f'"{linked}"'}
+            "/datasets/open-retina/open-retina/resolve/main/toy/a.bin",
+            "/cdn/a.bin",
+            headers={"X-Linked-Etag": f'"{linked}"'},
         )
         srv.add_file("/cdn/a.bin", A)
         info = toy_info(RemoteFile("a.bin", urls=f"{HF.rsplit('/', 2)[0]}/toy/a.bin"))
@@ -378,13 +388,20 @@ def test_data_dir_is_used_as_is_and_never_written(tmp_path: Path, cache_dir: Pat
 
 
 def test_missing_files_without_download_list_every_path(cache_dir: Path) -> None:
-    info = toy_info(RemoteFile("x/a.bin", urls="https://e.org/a"), RemoteFile("b.zip", urls="https://e.org/b", extract=True))
+    info = toy_info(
+        RemoteFile("x/a.bin", urls="https://e.org/a"),
+        RemoteFile("b.zip", urls="https://e.org/b", extract=True),
+    )
     with pytest.raises(FileNotFoundError) as excinfo:
         fetch_dataset(info)
-    assert str(cache_dir / "toy/x/a.bin") in str(excinfo.value) and str(cache_dir / "toy/b") in str(excinfo.value)
+    assert str(cache_dir / "toy/x/a.bin") in str(excinfo.value) and str(cache_dir / "toy/b") in str(
+        excinfo.value
+    )
 
 
-def test_a_mirror_folder_works_without_any_server(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_mirror_folder_works_without_any_server(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mirror = tmp_path / "lab mirror"
     (mirror / "toy/sub").mkdir(parents=True)
     (mirror / "toy/sub/a b.bin").write_bytes(A)
@@ -437,4 +454,6 @@ def test_archives_are_extracted_only_after_verification(
     assert fetch_dataset(toy_info(good), download=True) == root
     (root / "neural_code_data/ganglion_cell_data/s1/whitenoise.h5").unlink()
     states = verify_dataset(toy_info(good))
-    assert [s.status for s in states] == ["missing", "corrupt"] and "whitenoise.h5 is missing" in states[1].reason
+    assert [s.status for s in states] == ["missing", "corrupt"] and "whitenoise.h5 is missing" in states[
+        1
+    ].reason

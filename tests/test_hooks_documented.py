@@ -22,7 +22,13 @@ def signature_text(name: str) -> str:
 
 
 def test_hooks_found() -> None:
-    assert set(HOOKS) == {"register_datasets", "register_stimuli", "choose_device", "move_batch", "keep_on_device"}
+    assert set(HOOKS) == {
+        "register_datasets",
+        "register_stimuli",
+        "choose_device",
+        "move_batch",
+        "keep_on_device",
+    }
 
 
 @pytest.mark.parametrize("name", HOOKS)

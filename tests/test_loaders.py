@@ -17,11 +17,17 @@ def time_coded(n_neurons: int = 3, t: int = T, channels: int = 1, t_test: int = 
     buffer = np.broadcast_to(frames[:, None, None, None], (t, channels, 2, 3)).copy()
     movie = MoviesTrainTestSplit(
         train=buffer.transpose(1, 0, 2, 3),
-        test_dict={"test": np.broadcast_to(np.arange(t_test, dtype=np.float32)[None, :, None, None] + 1e5, (channels, t_test, 2, 3))},
+        test_dict={
+            "test": np.broadcast_to(
+                np.arange(t_test, dtype=np.float32)[None, :, None, None] + 1e5, (channels, t_test, 2, 3)
+            )
+        },
     )
     responses = ResponsesTrainTestSplit(
         train=np.broadcast_to(frames, (n_neurons, t)).copy(),
-        test_dict={"test": np.broadcast_to(np.arange(t_test, dtype=np.float32) + 1e5, (n_neurons, t_test)).copy()},
+        test_dict={
+            "test": np.broadcast_to(np.arange(t_test, dtype=np.float32) + 1e5, (n_neurons, t_test)).copy()
+        },
         test_by_trial_dict={"test": np.zeros((2, n_neurons, t_test), dtype=np.float32)},
     )
     return movie, responses
@@ -35,7 +41,13 @@ def frames_of(batch_inputs: torch.Tensor) -> torch.Tensor:
 def loaders():
     movie, responses = time_coded()
     return multiple_movies_dataloaders(
-        {"s1": responses}, {"s1": movie}, train_chunk_size=CHUNK, batch_size=4, clip_length=CLIP, num_val_clips=3, seed=7
+        {"s1": responses},
+        {"s1": movie},
+        train_chunk_size=CHUNK,
+        batch_size=4,
+        clip_length=CLIP,
+        num_val_clips=3,
+        seed=7,
     )
 
 
@@ -71,7 +83,13 @@ def test_train_drops_last_and_shuffles_deterministically(loaders) -> None:
     assert all(len(batch) == 4 for batch in epoch0)
     movie, responses = time_coded()
     again = multiple_movies_dataloaders(
-        {"s1": responses}, {"s1": movie}, train_chunk_size=CHUNK, batch_size=4, clip_length=CLIP, num_val_clips=3, seed=7
+        {"s1": responses},
+        {"s1": movie},
+        train_chunk_size=CHUNK,
+        batch_size=4,
+        clip_length=CLIP,
+        num_val_clips=3,
+        seed=7,
     )
     first = [frames_of(x)[:, 0].tolist() for x, _ in again["train"]["s1"]]
     assert first == epoch0, "same seed, same epoch 0"
@@ -82,7 +100,12 @@ def test_train_drops_last_and_shuffles_deterministically(loaders) -> None:
 def test_chunks_stay_inside_clips_when_boundaries_are_not_allowed() -> None:
     movie, responses = time_coded()
     dl = multiple_movies_dataloaders(
-        {"s": responses}, {"s": movie}, train_chunk_size=CHUNK, batch_size=2, clip_length=CLIP, num_val_clips=2,
+        {"s": responses},
+        {"s": movie},
+        train_chunk_size=CHUNK,
+        batch_size=2,
+        clip_length=CLIP,
+        num_val_clips=2,
         allow_over_boundaries=False,
     )
     seen_shift = False
@@ -99,7 +122,11 @@ def test_chunks_stay_inside_clips_when_boundaries_are_not_allowed() -> None:
 def test_explicit_validation_clips_and_test_batch_size() -> None:
     movie, responses = time_coded()
     dl = multiple_movies_dataloaders(
-        {"s": responses}, {"s": movie}, train_chunk_size=CHUNK, batch_size=8, clip_length=CLIP,
+        {"s": responses},
+        {"s": movie},
+        train_chunk_size=CHUNK,
+        batch_size=8,
+        clip_length=CLIP,
         val_clip_indices=[5, 0],
     )
     val = next(iter(dl["validation"]["s"]))
@@ -116,10 +143,18 @@ def test_explicit_validation_clips_and_test_batch_size() -> None:
 def test_shared_movie_is_stored_once_and_not_copied() -> None:
     movie, responses = time_coded(channels=2)
     sessions = {f"s{i}": responses for i in range(5)}
-    dl = multiple_movies_dataloaders(sessions, movie, train_chunk_size=CHUNK, batch_size=4, clip_length=CLIP, num_val_clips=2)
-    pointers = {loader.dataset.movie.data_ptr() for group in (dl["train"], dl["validation"]) for loader in group.values()}
+    dl = multiple_movies_dataloaders(
+        sessions, movie, train_chunk_size=CHUNK, batch_size=4, clip_length=CLIP, num_val_clips=2
+    )
+    pointers = {
+        loader.dataset.movie.data_ptr()
+        for group in (dl["train"], dl["validation"])
+        for loader in group.values()
+    }
     assert pointers == {movie.train.ctypes.data}, "every session gathers from the container's own buffer"
-    assert dl.data_info["movie_copies_made"] == 1, "only the channel-first test movie needed a time-major copy"
+    assert dl.data_info["movie_copies_made"] == 1, (
+        "only the channel-first test movie needed a time-major copy"
+    )
     inputs, targets = next(iter(dl["train"]["s3"]))
     assert inputs.shape == (4, 2, CHUNK, 2, 3)
     torch.testing.assert_close(inputs[:, 1, :, 1, 2], targets[..., 0])
@@ -132,7 +167,9 @@ def test_nan_policy_is_explicit() -> None:
     bad = ResponsesTrainTestSplit(train, responses.test_dict, responses.test_by_trial_dict)
     with pytest.raises(ValueError, match=r"session 's': responses contain 1 NaN values in 1 neurons"):
         multiple_movies_dataloaders({"s": bad}, {"s": movie}, clip_length=CLIP)
-    dropped = multiple_movies_dataloaders({"s": bad}, {"s": movie}, clip_length=CLIP, nan_policy="drop_neurons")
+    dropped = multiple_movies_dataloaders(
+        {"s": bad}, {"s": movie}, clip_length=CLIP, nan_policy="drop_neurons"
+    )
     assert dropped.data_info["n_neurons_dict"]["s"] == 2
     assert dropped.data_info["nan_policy_applied"]["s"]["dropped_neurons"] == [1]
     zeroed = multiple_movies_dataloaders({"s": bad}, {"s": movie}, clip_length=CLIP, nan_policy="zero")
@@ -148,7 +185,9 @@ def test_mismatched_sessions_and_short_movies_raise() -> None:
         multiple_movies_dataloaders({"other": responses}, {"s": movie}, clip_length=CLIP)
     short_movie, short_resp = time_coded(t=120)
     with pytest.raises(ValueError, match="fewer than train_chunk_size"):
-        multiple_movies_dataloaders({"s": short_resp}, {"s": short_movie}, clip_length=60, num_val_clips=1, train_chunk_size=80)
+        multiple_movies_dataloaders(
+            {"s": short_resp}, {"s": short_movie}, clip_length=60, num_val_clips=1, train_chunk_size=80
+        )
 
 
 def test_single_items_match_batches(loaders) -> None:

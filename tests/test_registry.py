@@ -30,7 +30,7 @@ def make_fake_distribution(site: Path, dist: str, version: str, modules: dict[st
         (site / f"{name}.py").write_text(textwrap.dedent(source))
 
 
-GOOD_PLUGIN = '''
+GOOD_PLUGIN = """
     import openretina_core
     from openretina_core.info import DatasetInfo, DatasetSpec
 
@@ -38,15 +38,15 @@ GOOD_PLUGIN = '''
     def register_datasets(register):
         info = DatasetInfo(id="fake_2030", title="Fake", authors=("A",), year=2030)
         register(DatasetSpec(info=info, get_dataloaders=lambda **kw: {"train": {}}))
-'''
+"""
 BROKEN_IMPORT = "raise ImportError('this plugin needs a missing library')\n"
-MISSPELT_HOOK = '''
+MISSPELT_HOOK = """
     import openretina_core
 
     @openretina_core.hookimpl
     def register_datasetz(register):
         pass
-'''
+"""
 
 
 @pytest.fixture
@@ -73,7 +73,10 @@ def test_import_discovers_nothing_and_first_use_loads_entry_points(fake_site) ->
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": f"{fake_site}:{REPO}", "OPENRETINA_PLUGINS": "fake_good"},
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": f"{fake_site}:{REPO}", "OPENRETINA_PLUGINS": "fake_good"},
         check=True,
     )
     assert "['fake_2030'] openretina-fake 1.2.3" in out.stdout
@@ -128,13 +131,19 @@ class _Registers:
     def register_datasets(self, register):
         from openretina_core.info import DatasetInfo
 
-        register(DatasetSpec(info=DatasetInfo(id=self.dataset_id, title="t", authors=("a",), year=1), get_dataloaders=dict))
+        register(
+            DatasetSpec(
+                info=DatasetInfo(id=self.dataset_id, title="t", authors=("a",), year=1), get_dataloaders=dict
+            )
+        )
 
 
 def test_duplicate_names_are_refused_naming_both(fresh_plugins) -> None:
     fresh_plugins.manager.register(_Registers("dup_2020"), name="first-dist")
     fresh_plugins.manager.register(_Registers("dup_2020"), name="second-dist")
-    with pytest.raises(registry.DuplicateNameError, match="'dup_2020' registered twice: by first-dist and by second-dist"):
+    with pytest.raises(
+        registry.DuplicateNameError, match="'dup_2020' registered twice: by first-dist and by second-dist"
+    ):
         openretina_core.list_datasets()
 
 
@@ -191,8 +200,18 @@ def test_stimulus_registry(fresh_plugins) -> None:
 def test_real_template_plugin_installed_into_a_site_dir(tmp_path) -> None:
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site),
-         str(REPO / "plugins" / "_template")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(REPO / "plugins" / "_template"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -201,14 +220,17 @@ def test_real_template_plugin_installed_into_a_site_dir(tmp_path) -> None:
         import openretina_core
         from openretina_core.registry import get_dataset_spec
         assert "my_lab_2025" in openretina_core.list_datasets()
-        sample = get_dataset_spec("my_lab_2025").write_sample({str(tmp_path / 'data')!r})
+        sample = get_dataset_spec("my_lab_2025").write_sample({str(tmp_path / "data")!r})
         loaders = openretina_core.get_dataloaders("my_lab_2025", data_dir=sample.data_dir, batch_size=4)
         x, y = next(iter(loaders["train"]["session_1"]))
         print(tuple(x.shape), tuple(y.shape), openretina_core.dataset_info("my_lab_2025").distribution)
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": f"{site}:{REPO}", "OPENRETINA_PLUGINS": "my_lab_2025"},
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": f"{site}:{REPO}", "OPENRETINA_PLUGINS": "my_lab_2025"},
         check=True,
     )
     assert "(4, 1, 50, 10, 10) (4, 50, 3) openretina-my-lab-2025" in out.stdout

@@ -55,7 +55,9 @@ def write_toy_sample(root: Path, seed: int = 0) -> SyntheticSample:
     return SyntheticSample(data_dir=Path(root), filters=filters, options={})
 
 
-def load_toy(data_dir: Path | None = None, download: bool = False, batch_size: int = 8, **options: Any) -> Any:
+def load_toy(
+    data_dir: Path | None = None, download: bool = False, batch_size: int = 8, **options: Any
+) -> Any:
     if data_dir is None:
         raise FileNotFoundError("toy_2025 has no download; pass data_dir=")
     movies, responses = {}, {}
