@@ -13,6 +13,7 @@ from openretina_core.containers import (
 )
 from openretina_core.cyclers import LongCycler, ShortCycler
 from openretina_core.data_info import compute_data_info
+from openretina_core.download import fetch_dataset, prepare_dataset, verify_dataset
 from openretina_core.hookspecs import hookimpl
 from openretina_core.info import DatasetInfo, DatasetSpec, RemoteFile, StimulusSpec, SyntheticSample
 from openretina_core.loaders import DataLoaders, multiple_movies_dataloaders
@@ -40,6 +41,7 @@ __all__ = [
     "check_matching_stimulus",
     "compute_data_info",
     "dataset_info",
+    "fetch_dataset",
     "get_dataloaders",
     "get_stimulus",
     "hookimpl",
@@ -47,4 +49,6 @@ __all__ = [
     "list_stimuli",
     "multiple_movies_dataloaders",
     "normalize_train_test_movies",
+    "prepare_dataset",
+    "verify_dataset",
 ]

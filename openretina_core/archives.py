@@ -29,13 +29,13 @@ from typing import IO, Any
 
 from attrs import define
 
-from openretina_core.cache import read_json, write_json_atomic
+from openretina_core.cache import EXTRACT_MARKER, read_json, write_json_atomic
 from openretina_core.fetch import disk_space_error
 from openretina_core.progress import byte_bar
 
 logger = logging.getLogger(__name__)
 
-MARKER = ".openretina-extracted.json"
+MARKER = EXTRACT_MARKER
 MAX_BYTES_ENV = "OPENRETINA_MAX_EXTRACT_BYTES"
 MAX_MEMBERS = 1_000_000
 _COPY_CHUNK = 1 << 20

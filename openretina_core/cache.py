@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_ENV = "OPENRETINA_CACHE_DIR"
 META_DIR = ".openretina"
+EXTRACT_MARKER = ".openretina-extracted.json"  # inside each extracted folder (see archives.py)
 HASH_CHUNK = 1 << 20
 
 
@@ -238,7 +239,8 @@ def _walk_files(folder: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if d != META_DIR or Path(dirpath) != folder]
         for name in filenames:
-            yield Path(dirpath) / name
+            if name != EXTRACT_MARKER:
+                yield Path(dirpath) / name
 
 
 def _size(path: Path) -> int:

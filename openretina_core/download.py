@@ -12,13 +12,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from openretina_core import partials
+from openretina_core import locks, partials
 from openretina_core.archives import check_extracted, extract_archive, is_extracted, read_marker
 from openretina_core.cache import (
     CACHE_ENV,
@@ -27,7 +24,6 @@ from openretina_core.cache import (
     check_file,
     dataset_cache_dir,
     invalidate_stamp,
-    meta_path,
     partial_dir,
     read_record,
     stamp_record,
@@ -63,7 +59,6 @@ __all__ = [
 ]
 
 OFFLINE_ENV = "OPENRETINA_OFFLINE"
-LOCK_STALL_ENV = "OPENRETINA_LOCK_STALL_S"
 
 
 class OfflineError(FileNotFoundError):
@@ -86,72 +81,6 @@ def select_files(info: DatasetInfo, groups: Iterable[str] | None = None) -> list
     """The dataset's files in the given groups (files without a group are always included)."""
     wanted = set(groups) if groups is not None else None
     return [f for f in info.files if wanted is None or f.group is None or f.group in wanted]
-
-
-# --- locks: bandwidth only; correctness comes from unique partial names and atomic renames ----------------
-
-
-def _stall_s() -> float:
-    try:
-        return float(os.environ.get(LOCK_STALL_ENV, 300))
-    except ValueError:
-        return 300.0
-
-
-@contextmanager
-def _lock(root: Path, name: str, suffix: str, watch: Callable[[], Any]) -> Iterator[bool]:
-    """Hold the per-file lock while it can be had; yields whether it is held.
-
-    Gives up (and proceeds unlocked, which stays correct) when the filesystem has no working locks, or when
-    the holder shows no progress (``watch()`` unchanged) for ``OPENRETINA_LOCK_STALL_S`` seconds.
-    """
-    from filelock import FileLock, Timeout
-
-    path = meta_path(root, "locks", name, suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    stall, acquired, waiting = _stall_s(), False, False
-    signature, changed = watch(), time.monotonic()
-    while True:
-        try:
-            lock.acquire(timeout=min(1.0, stall))
-            acquired = True
-            break
-        except Timeout:
-            if not waiting:
-                logger.info("waiting for another process working on %s", name)
-                waiting = True
-            now = watch()
-            if now != signature:
-                signature, changed = now, time.monotonic()
-            elif time.monotonic() - changed > stall:
-                logger.warning(
-                    "no progress on %s by the lock holder for %.0f s; proceeding without the lock",
-                    name,
-                    stall,
-                )
-                break
-        except OSError as exc:
-            logger.warning(
-                "file locks do not work at %s (%s); proceeding without (safe, may re-download)", path, exc
-            )
-            break
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            lock.release()
-
-
-def _extract_signature(root: Path, folder_name: str) -> tuple[int, int]:
-    count = total = 0
-    work = partial_dir(root) / Path(folder_name).parent
-    if work.is_dir():
-        for entry in work.glob(f"{Path(folder_name).name}~*.extract"):
-            for _, _, files in os.walk(entry):
-                count += len(files)
-            total += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
-    return count, total
 
 
 # --- one file --------------------------------------------------------------------------------------------
@@ -291,7 +220,8 @@ def _extracted_ready(root: Path, remote: RemoteFile) -> bool:
 
 def _extract(root: Path, remote: RemoteFile) -> None:
     folder_name = remote.extracted_dir
-    with _lock(root, folder_name, ".extract.lock", lambda: _extract_signature(root, folder_name)):
+    watch = functools.partial(locks.extraction_signature, root, folder_name)
+    with locks.file_lock(root, folder_name, ".extract.lock", watch):
         if _extracted_ready(root, remote):
             return
         sha = _known_hash(root, remote)
@@ -357,7 +287,7 @@ def fetch_dataset(
         )
     for remote in missing:
         rel = remote.relative_path
-        with _lock(root, rel, ".lock", functools.partial(partials.progress_signature, root, rel)):
+        with locks.file_lock(root, rel, ".lock", functools.partial(partials.progress_signature, root, rel)):
             if not _file_ready(root, info.id, remote, download=True):
                 _download(root, info.id, remote)
         if remote.extract:

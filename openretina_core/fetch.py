@@ -19,6 +19,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -263,6 +264,10 @@ def _transfer_http(
         raise _PermanentError(f"HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, socket.gaierror):  # no DNS (an offline node): retrying will not help
+            raise _PermanentError(
+                f"cannot resolve the host ({reason}); offline? see OPENRETINA_OFFLINE"
+            ) from exc
         raise _TransientError(f"connection failed: {reason}") from exc
     with response:
         status = response.status

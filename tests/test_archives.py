@@ -194,3 +194,17 @@ def test_a_new_archive_version_replaces_the_old_folder(tmp_path: Path) -> None:
     folder = extract(new, tmp_path)
     assert (folder / "x.txt").read_bytes() == b"new" and not (folder / "gone.txt").exists()
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_extraction_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from openretina_core.fetch import DiskFullError
+
+    archive = make_zip(tmp_path / "a.zip", {"x.bin": bytes(100_000)})
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 10, 10))
+    with pytest.raises(DiskFullError, match="not enough disk space"):
+        extract(archive, tmp_path)
+    assert not (tmp_path / "out").exists()

@@ -10,15 +10,30 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
-from openretina_core import download
+from openretina_core import locks
 from openretina_core.download import fetch_dataset
 from openretina_core.info import DatasetInfo, RemoteFile
 from openretina_core.testing_http import LocalFileServer, run_concurrent_fetches, start_fetch_process
 
 BIG = bytes(range(256)) * 8192  # 2 MiB
 SMALL = b"small file" * 1000
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+ARCHIVE = _zip({f"pack/s{i}/data.bin": bytes([i]) * 200_000 for i in range(20)})
 
 
 def sha(data: bytes) -> str:
@@ -37,7 +52,7 @@ def child_env(server: LocalFileServer, cache: Path) -> dict[str, str]:
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFileServer]:
     with LocalFileServer(chunk_size=64 * 1024, chunk_delay=0.01) as srv:  # ~6 MB/s: transfers overlap
-        srv.add_dataset("toy", {"big.bin": BIG, "small.bin": SMALL})
+        srv.add_dataset("toy", {"big.bin": BIG, "small.bin": SMALL, "pack.zip": ARCHIVE})
         for key, value in child_env(srv, tmp_path / "cache").items():
             monkeypatch.setenv(key, value)
         for name in ("OPENRETINA_OFFLINE", "OPENRETINA_HF_URL"):
@@ -55,17 +70,24 @@ INFO = DatasetInfo(
         RemoteFile("small.bin", urls="https://e.org/small"),
     ),
 )
+WITH_ARCHIVE = attrs.evolve(
+    INFO, files=(*INFO.files, RemoteFile("pack.zip", urls="https://e.org/p", extract=True))
+)
 
 
 @pytest.mark.slow
 def test_eight_processes_download_each_file_once(server: LocalFileServer, tmp_path: Path) -> None:
-    outcomes = run_concurrent_fetches(INFO, child_env(server, tmp_path / "cache"), processes=8)
+    outcomes = run_concurrent_fetches(WITH_ARCHIVE, child_env(server, tmp_path / "cache"), processes=8)
     assert [o.get("error") for o in outcomes] == [None] * 8
     assert len({o["pid"] for o in outcomes}) == 8
-    assert {o["root"] for o in outcomes} == {str(tmp_path / "cache/toy")}
-    assert all(o["sha256"] == {"big.bin": sha(BIG), "small.bin": sha(SMALL)} for o in outcomes)
-    assert server.count("/toy/big.bin") == 1 and server.count("/toy/small.bin") == 1
-    assert not list((tmp_path / "cache/toy/.openretina/partial").rglob("*.part"))
+    root = tmp_path / "cache/toy"
+    assert {o["root"] for o in outcomes} == {str(root)}
+    expected = {"big.bin": sha(BIG), "small.bin": sha(SMALL), "pack.zip": sha(ARCHIVE)}
+    assert all(o["sha256"] == expected for o in outcomes)
+    assert [server.count(f"/toy/{name}") for name in expected] == [1, 1, 1]
+    assert all((root / f"pack/s{i}/data.bin").read_bytes() == bytes([i]) * 200_000 for i in range(20))
+    assert list((root / ".openretina/partial").rglob("*.part")) == []
+    assert list((root / ".openretina/partial").glob("*.extract")) == []
 
 
 @pytest.mark.parametrize("locks_work", [True, False])
@@ -78,7 +100,7 @@ def test_threads_get_a_valid_file_with_or_without_working_locks(
         def broken_lock(*args: object, **kwargs: object) -> Iterator[bool]:
             yield False  # as on a filesystem where locks silently do nothing
 
-        monkeypatch.setattr(download, "_lock", broken_lock)
+        monkeypatch.setattr(locks, "file_lock", broken_lock)
     barrier, roots, errors = threading.Barrier(4), [], []
 
     def worker() -> None:

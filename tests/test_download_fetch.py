@@ -457,3 +457,12 @@ def test_archives_are_extracted_only_after_verification(
     assert [s.status for s in states] == ["missing", "corrupt"] and "whitenoise.h5 is missing" in states[
         1
     ].reason
+
+
+def test_unresolvable_host_fails_fast_without_retries(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENRETINA_RETRY_BACKOFF_S", "30")  # a retry would make this test time out
+    info = toy_info(RemoteFile("a.bin", urls="https://no-such-host.invalid/a.bin"))
+    with pytest.raises(DownloadError, match="cannot resolve the host"):
+        fetch_dataset(info, download=True)
