@@ -1,0 +1,126 @@
+"""``get_maheswaranathan_dataloaders``: locate (or download) the files, read them, build the loaders."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from openretina_core.download import fetch_dataset
+from openretina_core.loaders import DataLoaders, multiple_movies_dataloaders
+from openretina_maheswaranathan_2023.constants import (
+    ARCHIVE_DIR,
+    DEFAULT_RESPONSE_TYPE,
+    DEFAULT_STIM_TYPE,
+    FRAME_RATE_HZ,
+    INFO,
+    PIXEL_SIZE_UM,
+    SPECIES,
+)
+from openretina_maheswaranathan_2023.layout import check_response_type, check_stim_type, ganglion_cell_dir
+from openretina_maheswaranathan_2023.responses import load_all_responses
+from openretina_maheswaranathan_2023.stimuli import load_all_stimuli
+
+logger = logging.getLogger(__name__)
+
+_OWN_ARGUMENTS = {"neuron_data_dictionary", "movies_dictionary", "train_chunk_size", "batch_size", "seed"}
+LOADER_OPTIONS = tuple(
+    name for name in inspect.signature(multiple_movies_dataloaders).parameters if name not in _OWN_ARGUMENTS
+)
+
+
+def resolve_data_root(data_dir: str | os.PathLike[str] | None, download: bool) -> Path:
+    """The folder holding ``ganglion_cell_data/``: ``data_dir`` as given, else the cache, fetched if asked."""
+    if data_dir is not None:
+        root = fetch_dataset(INFO, data_dir=Path(data_dir), download=download)
+    else:
+        root = fetch_dataset(INFO, download=download) / ARCHIVE_DIR
+    return ganglion_cell_dir(root).parent
+
+
+def get_maheswaranathan_dataloaders(
+    batch_size: int = 32,
+    download: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
+    stim_type: str = DEFAULT_STIM_TYPE,
+    response_type: str = DEFAULT_RESPONSE_TYPE,
+    train_chunk_size: int = 50,
+    clip_length: int = 90,
+    num_val_clips: int = 20,
+    seed: int = 42,
+    *,
+    fr_normalization: float = 1.0,
+    normalize_stimuli: bool = True,
+    sessions: Iterable[str] | None = None,
+    **loader_options: Any,
+) -> DataLoaders:
+    """Train/validation/test loaders of the Maheswaranathan et al. 2023 salamander recordings.
+
+    ``data_dir`` is the extracted ``neural_code_data/`` folder; without it the dataset's cache folder is used
+    and ``download=True`` fetches the archive. ``stim_type``: ``"naturalscene"`` or ``"whitenoise"``;
+    ``response_type``: ``binned``, ``firing_rate_5ms``, ``firing_rate_10ms`` or ``firing_rate_20ms``.
+    Each session's train movie is cut into clips of ``clip_length`` frames (0.9 s at 100 Hz) of which
+    ``num_val_clips`` random ones (drawn with ``seed``) form the validation set; train samples are chunks of
+    ``train_chunk_size`` frames; the repeated test movie is one sample under the key ``"test"``. Further
+    keyword options go to :func:`openretina_core.loaders.multiple_movies_dataloaders` (e.g.
+    ``val_clip_indices``, ``allow_over_boundaries``, ``nan_policy``, ``num_workers``, ``pin_memory``).
+    """
+    check_stim_type(stim_type)
+    check_response_type(response_type)
+    unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {unknown} for dataset 'maheswaranathan_2023'; valid options are stim_type, "
+            f"response_type, train_chunk_size, clip_length, num_val_clips, seed, fr_normalization, "
+            f"normalize_stimuli, sessions, {', '.join(LOADER_OPTIONS)}"
+        )
+    root = resolve_data_root(data_dir, download)
+    # Responses first: they are small and their checks (keys, lengths) fail fast before a multi-GB read.
+    responses = load_all_responses(
+        root,
+        stim_type=stim_type,
+        response_type=response_type,
+        fr_normalization=fr_normalization,
+        sessions=sessions,
+    )
+    movies = load_all_stimuli(
+        root, stim_type=stim_type, normalize_stimuli=normalize_stimuli, sessions=list(responses)
+    )
+    loaders = multiple_movies_dataloaders(
+        responses,
+        movies,
+        train_chunk_size=train_chunk_size,
+        batch_size=batch_size,
+        seed=seed,
+        clip_length=clip_length,
+        num_val_clips=num_val_clips,
+        **loader_options,
+    )
+    loaders.data_info.update(
+        {
+            "dataset": INFO.id,
+            "stim_type": stim_type,
+            "response_type": response_type,
+            "stimulus_rate_hz": FRAME_RATE_HZ,
+            "response_rate_hz": FRAME_RATE_HZ,
+            "animal_species": SPECIES,
+            "retina_pixel_size_um": PIXEL_SIZE_UM,
+            "test_bins_trimmed": {s: r.session_kwargs["test_bins_trimmed"] for s, r in responses.items()},
+        }
+    )
+    return loaders
+
+
+def registry_get_dataloaders(
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    batch_size: int = 32,
+    **options: Any,
+) -> DataLoaders:
+    """What ``openretina_core.get_dataloaders("maheswaranathan_2023", ...)`` calls."""
+    return get_maheswaranathan_dataloaders(
+        batch_size=batch_size, download=download, data_dir=data_dir, **options
+    )

@@ -1,0 +1,81 @@
+"""Stimulus movies of the Maheswaranathan 2023 sessions, as ``{session: MoviesTrainTestSplit}``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import h5py
+
+from openretina_core.containers import MoviesTrainTestSplit
+from openretina_maheswaranathan_2023.constants import (
+    DEFAULT_STIM_TYPE,
+    TEST_NAME,
+    TEST_STIMULUS_KEY,
+    TRAIN_STIMULUS_KEY,
+)
+from openretina_maheswaranathan_2023.h5read import normalize_in_place, read_movie, require_dataset
+from openretina_maheswaranathan_2023.layout import find_session_files
+
+logger = logging.getLogger(__name__)
+
+
+def load_stimuli_for_session(
+    path: str | os.PathLike[str], normalize_stimuli: bool = True
+) -> MoviesTrainTestSplit:
+    """Read one session file's train and test movies, each into one float32 ``(T, 1, 50, 50)`` buffer.
+
+    With ``normalize_stimuli``, both are z-scored in place with one scalar mean/std of the train movie (the
+    unbiased std), and the statistics are recorded in the container.
+    """
+    path = Path(path)
+    with h5py.File(path, "r") as h5:
+        train, moments = read_movie(
+            require_dataset(h5, TRAIN_STIMULUS_KEY, path), path, moments=normalize_stimuli
+        )
+        test, _ = read_movie(require_dataset(h5, TEST_STIMULUS_KEY, path), path, moments=False)
+    if train.shape[2:] != test.shape[2:]:
+        raise ValueError(
+            f"{path}: {TEST_STIMULUS_KEY!r} frames are {test.shape[2:]} but {TRAIN_STIMULUS_KEY!r} frames "
+            f"are {train.shape[2:]}"
+        )
+    norm_mean = norm_std = None
+    if moments is not None:
+        norm_mean, norm_std = moments.mean, moments.std
+        if not norm_std > 0:
+            raise ValueError(f"{path}: {TRAIN_STIMULUS_KEY!r} is constant (std 0); it cannot be z-scored")
+        normalize_in_place(train, norm_mean, norm_std)
+        normalize_in_place(test, norm_mean, norm_std)
+    logger.info(
+        "%s: train movie %s, test movie %s (%.1f MB float32)%s",
+        path,
+        train.shape,
+        test.shape,
+        (train.nbytes + test.nbytes) / 1e6,
+        f", z-scored with mean {norm_mean:.4g} and std {norm_std:.4g}" if norm_std is not None else "",
+    )
+    # (T, 1, H, W) buffers viewed as (1, T, H, W): the dataloader builder uses them without copying.
+    return MoviesTrainTestSplit(
+        train=train.transpose(1, 0, 2, 3),
+        test_dict={TEST_NAME: test.transpose(1, 0, 2, 3)},
+        stim_id=path.stem,
+        norm_mean=norm_mean,
+        norm_std=norm_std,
+    )
+
+
+def load_all_stimuli(
+    base_data_path: str | os.PathLike[str],
+    stim_type: str = DEFAULT_STIM_TYPE,
+    normalize_stimuli: bool = True,
+    sessions: Iterable[str] | None = None,
+) -> dict[str, MoviesTrainTestSplit]:
+    """``{session: MoviesTrainTestSplit}`` for every session folder holding ``<stim_type>.h5``.
+
+    ``base_data_path`` is the extracted ``neural_code_data/`` folder (holding ``ganglion_cell_data/``).
+    Each session is z-scored with its own statistics when ``normalize_stimuli``.
+    """
+    files = find_session_files(base_data_path, stim_type, sessions)
+    return {session: load_stimuli_for_session(path, normalize_stimuli) for session, path in files.items()}
