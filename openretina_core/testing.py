@@ -28,20 +28,22 @@ class DatasetPluginContract:
     extra_options: ClassVar[dict[str, Any]] = {}
 
     @pytest.fixture(scope="class")
-    def sample(self, tmp_path_factory: pytest.TempPathFactory) -> SyntheticSample:
+    @classmethod
+    def sample(cls, tmp_path_factory: pytest.TempPathFactory) -> SyntheticSample:
         from openretina_core.registry import get_dataset_spec
 
-        spec = get_dataset_spec(self.dataset_id)
+        spec = get_dataset_spec(cls.dataset_id)
         if spec.write_sample is None:
-            pytest.fail(f"dataset {self.dataset_id!r} registers no write_sample")
-        root = tmp_path_factory.mktemp(f"{self.dataset_id}_sample")
+            pytest.fail(f"dataset {cls.dataset_id!r} registers no write_sample")
+        root = tmp_path_factory.mktemp(f"{cls.dataset_id}_sample")
         sample = spec.write_sample(root, seed=0)
         if not isinstance(sample, SyntheticSample):
             pytest.fail(f"write_sample returned {type(sample).__name__}, expected SyntheticSample")
         return sample
 
     @pytest.fixture(scope="class")
-    def loaders(self, sample: SyntheticSample) -> Any:
+    @classmethod
+    def loaders(cls, sample: SyntheticSample) -> Any:
         import os
 
         from openretina_core import get_dataloaders
@@ -50,10 +52,10 @@ class DatasetPluginContract:
         os.environ["OPENRETINA_OFFLINE"] = "1"
         try:
             return get_dataloaders(
-                self.dataset_id,
+                cls.dataset_id,
                 data_dir=sample.data_dir,
-                batch_size=self.batch_size,
-                **{**dict(sample.options), **self.extra_options},
+                batch_size=cls.batch_size,
+                **{**dict(sample.options), **cls.extra_options},
             )
         finally:
             if previous is None:
