@@ -128,13 +128,13 @@ class BaseDataLoader(Dataset, abc.ABC):
         lengths = [s.shape[1] for s, _ in items]
         c, h, w = next(iter(shapes))
         buffer = np.empty((sum(lengths), c, h, w), dtype=np.float32)
-        responses = np.empty((next(iter(neurons)), sum(lengths)), dtype=np.float32)
+        responses = np.empty((sum(lengths), next(iter(neurons))), dtype=np.float32)  # time-major as well
         offset = 0
         for (stimulus, response), length in zip(items, lengths):
             buffer[offset : offset + length] = np.moveaxis(stimulus, 0, 1)
-            responses[:, offset : offset + length] = response
+            responses[offset : offset + length] = response.T
             offset += length
-        return np.moveaxis(buffer, 0, 1), responses, lengths
+        return np.moveaxis(buffer, 0, 1), responses.T, lengths
 
     def get_dataloaders(self, batch_size: int = 32, **overrides: Any) -> Any:
         """The ``{"train", "validation", "test"}`` loader dict for this recording (one session)."""

@@ -69,7 +69,7 @@ class BatchBufferPool:
     inside DataLoader workers (their batches are handed over through shared memory) and off the CPU.
     """
 
-    def __init__(self, size: int = 6) -> None:
+    def __init__(self, size: int = 8) -> None:
         self.size = size
         self.buffers: list[torch.Tensor] = []
         self._lock = threading.Lock()
@@ -83,13 +83,14 @@ class BatchBufferPool:
         ):
             return None
         with self._lock:
-            for i, buffer in enumerate(self.buffers):
+            for i in range(len(self.buffers) - 1, -1, -1):  # most recently used first: still warm in cache
+                buffer = self.buffers[i]
                 if (
                     buffer.shape == shape
                     and buffer.dtype == like.dtype
                     and _storage_use_count(buffer) == _UNREFERENCED
                 ):
-                    self.buffers.append(self.buffers.pop(i))  # most recently used last
+                    self.buffers.append(self.buffers.pop(i))
                     return buffer.view(shape)
             buffer = torch.empty(shape, dtype=like.dtype)
             if len(self.buffers) >= self.size:
@@ -99,6 +100,14 @@ class BatchBufferPool:
 
 
 BATCH_BUFFERS = BatchBufferPool()
+
+
+def gather_rows(source: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``source[rows]`` along dim 0 with one ``index_select``, into a reused buffer when one is free."""
+    out = BATCH_BUFFERS.take((len(rows), *source.shape[1:]), source)
+    if out is None:
+        return torch.index_select(source, 0, rows)
+    return torch.index_select(source, 0, rows, out=out)
 
 
 class MovieDataset(Dataset[DataPoint]):
@@ -180,15 +189,11 @@ class MovieDataset(Dataset[DataPoint]):
         responses = self.responses
         if not responses.is_contiguous() and responses.T.is_contiguous():
             return torch.index_select(responses.T, 1, rows).T
-        return torch.index_select(responses, 0, rows)
+        return gather_rows(responses, rows)
 
     def _gather_movie(self, positions: torch.Tensor) -> torch.Tensor:
         frames = self.movie_index[positions] if self.movie_index is not None else positions
-        frames = frames.to(self.movie.device)
-        out = BATCH_BUFFERS.take((len(frames), *self.movie.shape[1:]), self.movie)
-        if out is None:
-            return torch.index_select(self.movie, 0, frames)
-        return torch.index_select(self.movie, 0, frames, out=out)
+        return gather_rows(self.movie, frames.to(self.movie.device))
 
     # -- conveniences expected by openretina users -----------------------------------------------------------
     @property
