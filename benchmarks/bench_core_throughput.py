@@ -95,7 +95,7 @@ def run_scenario(name: str, small: bool) -> dict:
     epoch_s = time.perf_counter() - start
     # a second epoch: steady state (samplers reshuffled, buffers already faulted in)
     start = time.perf_counter()
-    for _session, (inputs, targets) in cycler:
+    for _session, _batch in cycler:
         pass
     epoch2_s = time.perf_counter() - start
     # (b) the same bytes by plain index_select into preallocated buffers: for every step, the chunk frames of
