@@ -116,18 +116,21 @@ def spike_triggered_average(
         r = targets.detach().to("cpu", torch.float64)
         if neurons is not None:
             r = r[..., :neurons]
-        t = x.shape[2]
+        b, c, t, h, w = x.shape
         if t < k:
             raise ValueError(f"chunks of {t} frames are shorter than the filter length {k}")
-        r_valid = r[:, k - 1 :]  # (B, T-k+1, N)
-        lagged = torch.stack([x[:, :, k - 1 - lag : t - lag] for lag in range(k)], dim=2)  # (B,C,K,T',H,W)
-        part = torch.einsum("bcktyx,btn->nckyx", lagged, r_valid)
-        part_mean = lagged.sum(dim=(0, 3))  # (C, K, H, W)
+        r_valid = r[:, k - 1 :].reshape(-1, r.shape[-1])  # (B*T', N): bins with a full history
+        part = torch.empty((r.shape[-1], c, k, h, w), dtype=torch.float64)
+        part_mean = torch.empty((c, k, h, w), dtype=torch.float64)
+        for lag in range(k):  # one matrix product per lag; no (lags x movie) temporary
+            lagged = x[:, :, k - 1 - lag : t - lag].permute(0, 2, 1, 3, 4).reshape(-1, c * h * w)
+            part[:, :, lag] = (r_valid.T @ lagged).reshape(-1, c, h, w)
+            part_mean[:, lag] = lagged.sum(dim=0).reshape(c, h, w)
         sta = part if sta is None else sta + part
         mean_stim = part_mean if mean_stim is None else mean_stim + part_mean
-        resp = r_valid.sum(dim=(0, 1))
+        resp = r_valid.sum(dim=0)
         total_resp = resp if total_resp is None else total_resp + resp
-        n_bins += r_valid.shape[0] * r_valid.shape[1]
+        n_bins += r_valid.shape[0]
     if sta is None or mean_stim is None or total_resp is None:
         raise ValueError("no batches were given")
     mean_stim = mean_stim / n_bins
