@@ -116,7 +116,7 @@ def spike_triggered_average(
         r = targets.detach().to("cpu", torch.float64)
         if neurons is not None:
             r = r[..., :neurons]
-        b, c, t, h, w = x.shape
+        _, c, t, h, w = x.shape
         if t < k:
             raise ValueError(f"chunks of {t} frames are shorter than the filter length {k}")
         r_valid = r[:, k - 1 :].reshape(-1, r.shape[-1])  # (B*T', N): bins with a full history

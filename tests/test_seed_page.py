@@ -29,7 +29,7 @@ def test_cycler_example_runs_as_written(capsys) -> None:
     # Get the next batch from the cycler
     for session_key, batch in long_cycler:
         # Process the batch
-        inputs, targets = batch
+        inputs, targets = batch  # noqa: RUF059 (the page's code, verbatim)
         print(f"Processing batch from {session_key}")
 
     lines = capsys.readouterr().out.splitlines()

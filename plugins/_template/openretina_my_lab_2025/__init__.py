@@ -13,5 +13,7 @@ def register_datasets(register: Any) -> None:
     from openretina_my_lab_2025.constants import INFO
 
     register(
-        openretina_core.DatasetSpec(info=INFO, get_dataloaders=dataset.get_dataloaders, write_sample=dataset.write_sample)
+        openretina_core.DatasetSpec(
+            info=INFO, get_dataloaders=dataset.get_dataloaders, write_sample=dataset.write_sample
+        )
     )

@@ -19,7 +19,9 @@ from openretina_my_lab_2025.constants import INFO
 
 
 def _sessions(root: Path) -> list[Path]:
-    sessions = sorted(p for p in root.iterdir() if (p / "stimulus_train.npy").exists()) if root.is_dir() else []
+    sessions = (
+        sorted(p for p in root.iterdir() if (p / "stimulus_train.npy").exists()) if root.is_dir() else []
+    )
     if not sessions:
         raise FileNotFoundError(f"{INFO.id}: no session folders with stimulus_train.npy under {root}")
     return sessions
@@ -27,7 +29,9 @@ def _sessions(root: Path) -> list[Path]:
 
 def load_stimuli(root: Path) -> dict[str, MoviesTrainTestSplit]:
     return {
-        p.name: MoviesTrainTestSplit(train=np.load(p / "stimulus_train.npy"), test_dict=np.load(p / "stimulus_test.npy"))
+        p.name: MoviesTrainTestSplit(
+            train=np.load(p / "stimulus_train.npy"), test_dict=np.load(p / "stimulus_test.npy")
+        )
         for p in _sessions(Path(root))
     }
 
@@ -41,13 +45,17 @@ def load_responses(root: Path) -> dict[str, ResponsesTrainTestSplit]:
     }
 
 
-def get_dataloaders(data_dir: Any = None, download: bool = False, batch_size: int = 32, **options: Any) -> Any:
+def get_dataloaders(
+    data_dir: Any = None, download: bool = False, batch_size: int = 32, **options: Any
+) -> Any:
     root = fetch_dataset(INFO, data_dir=data_dir, download=download)
     if data_dir is None:
         root = root / INFO.files[0].extracted_dir
     options.setdefault("clip_length", 100)
     options.setdefault("num_val_clips", 2)
-    return multiple_movies_dataloaders(load_responses(root), load_stimuli(root), batch_size=batch_size, **options)
+    return multiple_movies_dataloaders(
+        load_responses(root), load_stimuli(root), batch_size=batch_size, **options
+    )
 
 
 def write_sample(root: Path, seed: int = 0) -> SyntheticSample:
