@@ -49,6 +49,13 @@ MISSPELT_HOOK = """
 """
 
 
+@pytest.fixture(autouse=True)
+def lenient_plugin_loading(monkeypatch):
+    """These tests check the default (lenient) behaviour; CI runs with strict mode switched on."""
+    for name in ("OPENRETINA_STRICT_PLUGINS", "OPENRETINA_PLUGINS", "OPENRETINA_BLOCK_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fake_site(tmp_path, monkeypatch):
     site = tmp_path / "site"
