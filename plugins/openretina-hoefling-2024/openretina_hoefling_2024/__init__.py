@@ -6,11 +6,11 @@ nor the loading code. ``from openretina_hoefling_2024 import natmov_dataloaders_
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import openretina_core
+from openretina_core.lazy import LazyFunction, lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "INFO": "openretina_hoefling_2024.card",
@@ -27,32 +27,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'openretina_hoefling_2024' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
-def _get_dataloaders(
-    data_dir: Any = None, download: bool = False, batch_size: int = 64, **options: Any
-) -> Any:
-    """Registry entry: see :func:`openretina_hoefling_2024.dataloaders.get_hoefling_dataloaders`."""
-    from openretina_hoefling_2024.dataloaders import get_hoefling_dataloaders
-
-    return get_hoefling_dataloaders(data_dir=data_dir, download=download, batch_size=batch_size, **options)
-
-
-def _write_sample(root: Any, seed: int = 0, **options: Any) -> Any:
-    """Registry entry: see :func:`openretina_hoefling_2024.sample.write_sample`."""
-    from openretina_hoefling_2024.sample import write_sample
-
-    return write_sample(root, seed=seed, **options)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 @openretina_core.hookimpl
@@ -60,5 +35,9 @@ def register_datasets(register: Callable[[Any], None]) -> None:
     from openretina_hoefling_2024.card import INFO
 
     register(
-        openretina_core.DatasetSpec(info=INFO, get_dataloaders=_get_dataloaders, write_sample=_write_sample)
+        openretina_core.DatasetSpec(
+            info=INFO,
+            get_dataloaders=LazyFunction("openretina_hoefling_2024.dataloaders:get_hoefling_dataloaders"),
+            write_sample=LazyFunction("openretina_hoefling_2024.sample:write_sample"),
+        )
     )

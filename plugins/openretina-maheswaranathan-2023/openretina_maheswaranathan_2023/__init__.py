@@ -7,42 +7,24 @@ works as the openretina documentation shows.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from openretina_core import hookimpl
+from openretina_core.lazy import LazyFunction, lazy_exports
 
 _LAZY = {
-    "get_maheswaranathan_dataloaders": "dataloaders",
-    "load_all_stimuli": "stimuli",
-    "load_stimuli_for_session": "stimuli",
-    "load_all_responses": "responses",
-    "load_responses_for_session": "responses",
-    "write_sample": "sample",
-    "INFO": "constants",
+    "get_maheswaranathan_dataloaders": ".dataloaders",
+    "load_all_stimuli": ".stimuli",
+    "load_stimuli_for_session": ".stimuli",
+    "load_all_responses": ".responses",
+    "load_responses_for_session": ".responses",
+    "write_sample": ".sample",
+    "INFO": ".constants",
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _get_dataloaders(**kwargs: Any) -> Any:
-    from openretina_maheswaranathan_2023.dataloaders import registry_get_dataloaders
-
-    return registry_get_dataloaders(**kwargs)
-
-
-def _write_sample(root: Any, seed: int = 0, **kwargs: Any) -> Any:
-    from openretina_maheswaranathan_2023.sample import write_sample
-
-    return write_sample(root, seed=seed, **kwargs)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 @hookimpl
@@ -53,8 +35,10 @@ def register_datasets(register: Callable[[Any], None]) -> None:
     register(
         DatasetSpec(
             info=INFO,
-            get_dataloaders=_get_dataloaders,
-            write_sample=_write_sample,
+            get_dataloaders=LazyFunction(
+                "openretina_maheswaranathan_2023.dataloaders:registry_get_dataloaders"
+            ),
+            write_sample=LazyFunction("openretina_maheswaranathan_2023.sample:write_sample"),
             default_options=dict(DEFAULT_LOADER_OPTIONS),
         )
     )

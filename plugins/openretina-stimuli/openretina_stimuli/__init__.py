@@ -6,11 +6,11 @@ generator module. ``from openretina_stimuli import generate_gratings`` imports t
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import openretina_core
+from openretina_core.lazy import LazyFunction, lazy_exports
 from openretina_stimuli.constants import GENERATORS
 
 _EXPORTS: dict[str, str] = {
@@ -27,33 +27,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'openretina_stimuli' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
-class _LazyGenerator:
-    """Calls ``module.function`` on first use, so registering the generators imports none of them."""
-
-    def __init__(self, module: str, function: str) -> None:
-        self.module = module
-        self.function = function
-
-    def resolve(self) -> Callable[..., Any]:
-        return getattr(importlib.import_module(self.module), self.function)
-
-    def __call__(self, *args: Any, **params: Any) -> Any:
-        return self.resolve()(*args, **params)
-
-    def __repr__(self) -> str:
-        return f"<stimulus generator {self.module}.{self.function}>"
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 @openretina_core.hookimpl
@@ -62,7 +36,7 @@ def register_stimuli(register: Callable[[Any], None]) -> None:
         register(
             openretina_core.StimulusSpec(
                 name=name,
-                generate=_LazyGenerator(module, function),
+                generate=LazyFunction(f"{module}:{function}"),
                 description=description,
                 units=dict(units),
             )
