@@ -17,18 +17,21 @@ NORM_STAT_TOLERANCE = 1.0
 
 
 def _first_consistent(values: list[float], name: str) -> float | None:
+    """The first session's value; a warning when sessions differ by more than the tolerance (each session was
+    then normalised with its own statistics, which ``stim_mean_dict``/``stim_std_dict`` record)."""
     if not values:
         return None
-    if max(values) - min(values) > 2 * NORM_STAT_TOLERANCE:
-        raise ValueError(
-            f"sessions disagree on {name}: values {values} differ by more than ±{NORM_STAT_TOLERANCE}"
-        )
     first = values[0]
-    for value in values[1:]:
-        if abs(value - first) > NORM_STAT_TOLERANCE:
-            raise ValueError(
-                f"sessions disagree on {name}: {value} vs {first} (tolerance ±{NORM_STAT_TOLERANCE})"
-            )
+    if max(abs(v - first) for v in values) > NORM_STAT_TOLERANCE:
+        logger.warning(
+            "sessions were normalised with different %s (%s ... %s, tolerance ±%s): each session's own value is "
+            "in stim_%s_dict; the scalar is the first session's",
+            name,
+            min(values),
+            max(values),
+            NORM_STAT_TOLERANCE,
+            name.removeprefix("norm_"),
+        )
     return first
 
 
@@ -43,6 +46,14 @@ def _row_means(array: np.ndarray) -> np.ndarray:
             else rows.mean(axis=1, dtype=np.float64)
         )
     return out
+
+
+def _per_session(
+    movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit, name: str
+) -> dict[str, Any]:
+    if isinstance(movies, MoviesTrainTestSplit):
+        return {}
+    return {s: getattr(m, name) for s, m in sorted(movies.items())}
 
 
 def compute_data_info(
@@ -72,6 +83,8 @@ def compute_data_info(
         "sessions_kwargs": {s: r.session_kwargs for s, r in sorted(responses_dict.items())},
         "stim_mean": stim_mean if stim_mean is not None else 0.0,
         "stim_std": stim_std if stim_std is not None else 1.0,
+        "stim_mean_dict": _per_session(movies, "norm_mean"),
+        "stim_std_dict": _per_session(movies, "norm_std"),
         "val_clip_indices": dict(val_clip_indices or {}),
     }
     info.update(partial_data_info or {})

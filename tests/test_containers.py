@@ -123,7 +123,7 @@ def test_normalize_in_place_matches_torch_statistics() -> None:
     assert abs(test.mean()) < 0.2
 
 
-def test_compute_data_info_checks_consistency() -> None:
+def test_compute_data_info_checks_consistency(caplog) -> None:
     movies = {
         "a": MoviesTrainTestSplit(np.zeros((2, 10, 3, 4)), norm_mean=1.0, norm_std=2.0),
         "b": MoviesTrainTestSplit(np.zeros((2, 10, 3, 4)), norm_mean=1.5, norm_std=2.0),
@@ -135,9 +135,11 @@ def test_compute_data_info_checks_consistency() -> None:
         info["stim_mean"] == 1.0 and info["response_rate_hz"] == 30 and info["val_clip_indices"] == {"a": [1]}
     )
     torch.testing.assert_close(info["mean_activity_dict"]["a"], torch.tensor([4.5, 14.5]))
-    movies["b"] = MoviesTrainTestSplit(np.zeros((2, 10, 3, 4)), norm_mean=5.0)
-    with pytest.raises(ValueError, match="disagree on norm_mean"):
-        compute_data_info(responses, movies)
+    movies["b"] = MoviesTrainTestSplit(np.zeros((2, 10, 3, 4)), norm_mean=5.0, norm_std=2.0)
+    with caplog.at_level("WARNING"):
+        info = compute_data_info(responses, movies)
+    assert "normalised with different norm_mean" in caplog.text
+    assert info["stim_mean"] == 1.0 and info["stim_mean_dict"] == {"a": 1.0, "b": 5.0}
     movies["b"] = MoviesTrainTestSplit(np.zeros((1, 10, 3, 4)))
     with pytest.raises(ValueError, match="different input shapes"):
         compute_data_info(responses, movies)

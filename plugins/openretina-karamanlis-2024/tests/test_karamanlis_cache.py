@@ -1,0 +1,123 @@
+"""The composed-movie cache: reused when nothing changed, never stale after a parameter or source change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from openretina_karamanlis_2024 import stimuli as stimuli_module
+from openretina_karamanlis_2024.sample import MARMOSET, write_sample
+from openretina_karamanlis_2024.stimuli import load_all_stimuli
+
+SMALL = {"blocks": 2, "frames_per_block": 120, "frozen_frames": 40, "trials": 2, "image_shape": (80, 110)}
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return write_sample(tmp_path / "data", seed=1, n_images=5, n_neurons=3, **SMALL).data_dir
+
+
+@pytest.fixture
+def compositions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every session whose movies are composed (rather than read from the cache)."""
+    calls: list[str] = []
+    original = stimuli_module.compose_session
+
+    def counting(file, composer):  # type: ignore[no-untyped-def]
+        calls.append(file.session)
+        return original(file, composer)
+
+    monkeypatch.setattr(stimuli_module, "compose_session", counting)
+    return calls
+
+
+def listing(folder: Path) -> list[tuple[str, int, int]]:
+    return sorted(
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+    )
+
+
+def load(data: Path, cache: Path, **options) -> dict:  # type: ignore[no-untyped-def]
+    return load_all_stimuli(data, species="marmoset", cache_dir=cache, **options)
+
+
+def test_second_load_reads_the_cache(data: Path, tmp_path: Path, compositions: list[str]) -> None:
+    cache = tmp_path / "cache"
+    before = listing(data)
+    first = load(data, cache)[MARMOSET]
+    assert compositions == [MARMOSET]
+    second = load(data, cache)[MARMOSET]
+    assert compositions == [MARMOSET], "the second load must not compose again"
+    np.testing.assert_array_equal(second.train, first.train)
+    np.testing.assert_array_equal(second.test, first.test)
+    assert (second.norm_mean, second.norm_std) == (first.norm_mean, first.norm_std)
+    assert listing(data) == before, "nothing may be written next to the user's files"
+    assert any((cache / "derived" / MARMOSET).iterdir())
+    # Raw movies from the cache are the normalised ones undone.
+    raw = load(data, cache, normalize_stimuli=False)[MARMOSET]
+    assert raw.norm_mean is None
+    np.testing.assert_allclose(raw.train, first.train * first.norm_std + first.norm_mean, atol=1e-3)
+
+
+def test_parameter_change_is_not_served_from_the_cache(
+    data: Path, tmp_path: Path, compositions: list[str]
+) -> None:
+    cache = tmp_path / "cache"
+    load(data, cache)
+    smaller = load(data, cache, target_size=(30, 40))[MARMOSET]
+    assert compositions == [MARMOSET, MARMOSET]
+    assert smaller.train.shape[2:] == (30, 40)
+    fresh = load(data, tmp_path / "other", target_size=(30, 40), use_cache=False)[MARMOSET]
+    np.testing.assert_array_equal(smaller.train, fresh.train)
+
+
+def test_touched_source_is_recomposed(data: Path, tmp_path: Path, compositions: list[str]) -> None:
+    cache = tmp_path / "cache"
+    old = load(data, cache)[MARMOSET]
+    old_entries = list((cache / "derived" / MARMOSET).iterdir())
+    path = data / "sessions" / MARMOSET / f"{MARMOSET}_fixationmovie_data.mat"
+    stat = path.stat()
+    with h5py.File(path, "r+") as handle:  # same size, new content
+        fixations = handle["runningfixations"]
+        fixations[...] = fixations[()][:, ::-1]
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert path.stat().st_size == stat.st_size
+    new = load(data, cache)[MARMOSET]
+    assert compositions == [MARMOSET, MARMOSET]
+    assert not np.array_equal(new.train, old.train)
+    fresh = load(data, tmp_path / "other", use_cache=False)[MARMOSET]
+    np.testing.assert_array_equal(new.train, fresh.train)
+    assert not any(entry.exists() for entry in old_entries), "the stale entry is removed"
+
+
+def test_incomplete_entry_is_ignored(data: Path, tmp_path: Path, compositions: list[str]) -> None:
+    cache = tmp_path / "cache"
+    first = load(data, cache)[MARMOSET]
+    (entry,) = (cache / "derived" / MARMOSET).iterdir()
+    (entry / "meta.json").unlink()  # as if a writer died before committing
+    (entry / "train.npy").write_bytes(b"garbage")
+    again = load(data, cache)[MARMOSET]
+    assert compositions == [MARMOSET, MARMOSET]
+    np.testing.assert_array_equal(again.train, first.train)
+
+
+def test_damaged_entry_is_recomposed(data: Path, tmp_path: Path, compositions: list[str]) -> None:
+    cache = tmp_path / "cache"
+    first = load(data, cache)[MARMOSET]
+    (entry,) = (cache / "derived" / MARMOSET).iterdir()
+    data_bytes = (entry / "train.npy").read_bytes()
+    (entry / "train.npy").write_bytes(data_bytes[: len(data_bytes) // 2])  # truncated behind our back
+    again = load(data, cache)[MARMOSET]
+    assert compositions == [MARMOSET, MARMOSET]
+    np.testing.assert_array_equal(again.train, first.train)
+    assert load(data, cache)[MARMOSET].train.shape == first.train.shape
+    assert compositions == [MARMOSET, MARMOSET], "the rewritten entry is used again"
+
+
+def test_use_cache_false_writes_nothing(data: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(data, cache, use_cache=False)
+    assert not (cache / "derived").exists()
