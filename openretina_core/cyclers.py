@@ -39,6 +39,36 @@ def _fetch(loader: DataLoader, indices: list[int]) -> Any:
     return loader.collate_fn(samples) if loader.collate_fn is not None else samples
 
 
+def iter_batches(loader: Any) -> Iterator[Any]:
+    """Iterate a loader. For this package's own in-process movie loaders, fetch straight from the batch
+    sampler and the dataset's batched ``__getitems__``: the same batches in the same order as iterating the
+    DataLoader, without its per-batch machinery (~10 % of a small batch's cost)."""
+    from openretina_core.device import move_batch
+    from openretina_core.movie_dataset import MovieDataset, passthrough_collate
+
+    inner, device = _unwrap(loader)
+    direct = (
+        isinstance(inner, DataLoader)
+        and isinstance(inner.dataset, MovieDataset)
+        and inner.num_workers == 0
+        and not inner.pin_memory
+        and inner.collate_fn is passthrough_collate
+        and inner.batch_sampler is not None
+    )
+    if not direct:
+        yield from loader
+        return
+    dataset = inner.dataset
+    # No local names for batches: a suspended generator must not keep its last batch alive (the batch
+    # buffers are reused only once nothing references them).
+    if device is None:
+        for indices in inner.batch_sampler:
+            yield dataset.__getitems__(indices)
+    else:
+        for indices in inner.batch_sampler:
+            yield move_batch(dataset.__getitems__(indices), device)
+
+
 def _check_deterministic(key: str, loader: DataLoader) -> None:
     sampler = getattr(loader, "sampler", None)
     if isinstance(sampler, RandomSampler) and sampler.generator is None:
@@ -145,13 +175,13 @@ class LongCycler(_Cycler):
             key = order[step % len(order)]
             if key not in iterators:
                 self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
-                iterators[key] = iter(self.loaders[key])
+                iterators[key] = iter_batches(self.loaders[key])
             try:
                 batch = next(iterators[key])
             except StopIteration:
                 passes[key] += 1
                 self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
-                iterators[key] = iter(self.loaders[key])
+                iterators[key] = iter_batches(self.loaders[key])
                 batch = next(iterators[key])
             yield key, batch
 
@@ -195,7 +225,7 @@ class ShortCycler(_Cycler):
         worker, n_workers = _worker_share()
         if n_workers == 1:
             for key in sorted(self.loaders):
-                for batch in self.loaders[key]:
+                for batch in iter_batches(self.loaders[key]):
                     yield key, batch
             return
         step = 0

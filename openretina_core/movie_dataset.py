@@ -102,12 +102,41 @@ class BatchBufferPool:
 BATCH_BUFFERS = BatchBufferPool()
 
 
-def gather_rows(source: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """``source[rows]`` along dim 0 with one ``index_select``, into a reused buffer when one is free."""
-    out = BATCH_BUFFERS.take((len(rows), *source.shape[1:]), source)
+def consecutive_starts(index: torch.Tensor | None, chunk: int) -> torch.Tensor | None:
+    """For each start position, whether its ``chunk`` positions map to consecutive stored rows (``None``: all
+    do, the identity map). Splits and clip orders move whole clips, so nearly every chunk qualifies."""
+    if index is None:
+        return None
+    breaks = torch.cat([torch.zeros(1, dtype=torch.long), (index[1:] - index[:-1] != 1).long().cumsum(0)])
+    return breaks[chunk - 1 :] == breaks[: len(index) - chunk + 1]
+
+
+def gather_chunks(
+    source: torch.Tensor,
+    index: torch.Tensor | None,
+    runs: torch.Tensor | None,
+    starts: torch.Tensor,
+    chunk: int,
+) -> torch.Tensor:
+    """``(B, chunk, ...)``: the rows ``index[s : s + chunk]`` of ``source`` for every start ``s``, with one
+    ``index_select`` into a reused buffer when one is free. When every chunk is a run of consecutive stored
+    rows, whole chunks are copied as blocks from a window view of ``source`` (one copy per chunk, not per row).
+    """
+    rest = source.shape[1:]
+    out = BATCH_BUFFERS.take((len(starts) * chunk, *rest), source)
+    if source.is_contiguous() and (runs is None or bool(runs[starts].all())):
+        first = index[starts] if index is not None else starts
+        windows = source.as_strided(
+            (source.shape[0] - chunk + 1, chunk, *rest), (source.stride(0), *source.stride())
+        )
+        if out is None:
+            return torch.index_select(windows, 0, first)
+        return torch.index_select(windows, 0, first, out=out.view(len(starts), chunk, *rest))
+    positions = (starts[:, None] + torch.arange(chunk, device=starts.device)).reshape(-1)
+    rows = index[positions] if index is not None else positions
     if out is None:
-        return torch.index_select(source, 0, rows)
-    return torch.index_select(source, 0, rows, out=out)
+        return torch.index_select(source, 0, rows).view(len(starts), chunk, *rest)
+    return torch.index_select(source, 0, rows, out=out).view(len(starts), chunk, *rest)
 
 
 class MovieDataset(Dataset[DataPoint]):
@@ -158,6 +187,8 @@ class MovieDataset(Dataset[DataPoint]):
         self.name = name
         self.test_responses_by_trial = test_responses_by_trial
         self._offsets = torch.arange(self.chunk_size, dtype=torch.long)
+        self._movie_runs = consecutive_starts(self.movie_index, self.chunk_size)
+        self._response_runs = consecutive_starts(self.response_index, self.chunk_size)
 
     # -- map-style dataset ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -169,31 +200,29 @@ class MovieDataset(Dataset[DataPoint]):
         return DataPoint(batch.inputs[0], batch.targets[0])
 
     def __getitems__(self, starts: Sequence[int]) -> DataPoint:
-        start_t = torch.as_tensor(starts, dtype=torch.long)
-        if start_t.numel() and (int(start_t.min()) < 0 or int(start_t.max()) >= len(self)):
-            raise IndexError(f"start positions must lie in [0, {len(self)}), got {starts}")
-        positions = (start_t[:, None] + self._offsets.to(start_t.device)).reshape(-1)
-        batch_size = len(start_t)
-        inputs = self._gather_movie(positions).view(batch_size, self.chunk_size, *self.movie.shape[1:])
+        if len(starts) and (min(starts) < 0 or max(starts) >= len(self)):
+            raise IndexError(f"start positions must lie in [0, {len(self)}), got {list(starts)}")
+        start_t = torch.as_tensor(starts, dtype=torch.long, device=self.movie.device)
+        inputs = gather_chunks(self.movie, self.movie_index, self._movie_runs, start_t, self.chunk_size)
         inputs = inputs.permute(0, 2, 1, 3, 4)
         if self.flip_width:
             inputs = inputs.flip(-1)
-        rows = self.response_index[positions] if self.response_index is not None else positions
-        targets = self._gather_responses(rows.to(self.responses.device))
-        return DataPoint(inputs, targets.view(batch_size, self.chunk_size, -1))
+        return DataPoint(inputs, self._gather_responses(start_t.to(self.responses.device)))
 
-    def _gather_responses(self, rows: torch.Tensor) -> torch.Tensor:
-        """``(len(rows), N)``. Responses stored neuron-major (a transposed view) are gathered along their
+    def _gather_responses(self, starts: torch.Tensor) -> torch.Tensor:
+        """``(B, chunk, N)``. Responses stored neuron-major (a transposed view) are gathered along their
         contiguous time axis and returned as a transposed view, which avoids both a copy of the stored
         responses and a slow strided gather."""
         responses = self.responses
         if not responses.is_contiguous() and responses.T.is_contiguous():
-            return torch.index_select(responses.T, 1, rows).T
-        return gather_rows(responses, rows)
+            positions = (starts[:, None] + self._offsets.to(starts.device)).reshape(-1)
+            rows = self.response_index[positions] if self.response_index is not None else positions
+            return torch.index_select(responses.T, 1, rows).T.view(len(starts), self.chunk_size, -1)
+        return gather_chunks(responses, self.response_index, self._response_runs, starts, self.chunk_size)
 
     def _gather_movie(self, positions: torch.Tensor) -> torch.Tensor:
         frames = self.movie_index[positions] if self.movie_index is not None else positions
-        return gather_rows(self.movie, frames.to(self.movie.device))
+        return torch.index_select(self.movie, 0, frames.to(self.movie.device))
 
     # -- conveniences expected by openretina users -----------------------------------------------------------
     @property
@@ -230,6 +259,10 @@ class MovieDataset(Dataset[DataPoint]):
         if self.response_index is not None:
             self.response_index = self.response_index.to(device)
         self._offsets = self._offsets.to(device)
+        if self._movie_runs is not None:
+            self._movie_runs = self._movie_runs.to(device)
+        if self._response_runs is not None:
+            self._response_runs = self._response_runs.to(device)
         return self
 
 
