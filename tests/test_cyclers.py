@@ -103,3 +103,11 @@ def test_distributed_ranks_get_disjoint_equal_shares(tmp_path) -> None:
         (k, v) for k, batch in ShortCycler(full["validation"]) for v in first_frames(batch)[::100]
     )
     assert clips == expected, "evaluation under DDP covers every clip exactly once (no padded duplicates)"
+
+
+def test_direct_fetch_equals_iterating_the_dataloader() -> None:
+    from openretina_core.cyclers import iter_batches
+
+    via_loader = [first_frames(b) for b in build()["train"]["a"]]
+    direct = [first_frames(b) for b in iter_batches(build()["train"]["a"])]
+    assert via_loader == direct and len(direct) == len(build()["train"]["a"])
