@@ -28,6 +28,23 @@ from urllib.parse import quote, unquote, urlsplit
 from attrs import define, field
 
 
+def zip_folder(folder: str | os.PathLike[str], top: str | None = None) -> bytes:
+    """The files under ``folder`` zipped below one top-level entry (``top``, default the folder's own name),
+    as the published archives are laid out; for serving a synthetic sample as its real archive."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    root = Path(folder)
+    prefix = top if top is not None else root.name
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{prefix}/{path.relative_to(root).as_posix()}")
+    return buffer.getvalue()
+
+
 @define
 class ServedFile:
     data: bytes

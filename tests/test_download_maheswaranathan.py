@@ -8,8 +8,6 @@ Face and loads it with ``download=True``, then again with the server gone and th
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,22 +15,12 @@ import pytest
 
 from openretina_core.download import fetch_dataset
 from openretina_core.info import DatasetInfo, RemoteFile
-from openretina_core.testing_http import LocalFileServer
+from openretina_core.testing_http import LocalFileServer, zip_folder
 
 HF_PATH = (
     "/datasets/open-retina/open-retina/resolve/main/baccus_lab/maheswaranathan_2023/neural_code_data.zip"
 )
 SDR_PATH = "/file/druid:rk663dm5577/neural_code_data.zip"
-
-
-def zip_folder(folder: Path) -> bytes:
-    """Zip ``folder`` with the folder itself as the single top-level entry (as the published archive)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ The first test runs the openretina page's example verbatim against the synthetic
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +12,11 @@ import pytest
 from openretina_karamanlis_2024 import get_karamanlis_dataloaders
 from openretina_karamanlis_2024.sample import MARMOSET, MOUSE, write_sample
 
-from openretina_core.testing_http import LocalFileServer
+from openretina_core.testing_http import LocalFileServer, zip_folder
 
 HF = "/datasets/open-retina/open-retina/resolve/main/gollisch_lab/karamanlis_2024/sessions"
 SMALL = {"blocks": 2, "frames_per_block": 120, "frozen_frames": 40, "trials": 2, "image_shape": (80, 110)}
 LOADER = {"batch_size": 4, "clip_length": 10, "num_val_clips": 2, "train_chunk_size": 10}
-
-
-def zip_folder(folder: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            zf.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
-    return buf.getvalue()
 
 
 @pytest.fixture

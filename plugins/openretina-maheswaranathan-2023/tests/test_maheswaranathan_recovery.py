@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ from openretina_maheswaranathan_2023.constants import HF_ARCHIVE_URL
 
 from openretina_core.info import SyntheticSample
 from openretina_core.simulate import filter_correlation, spike_triggered_average
+from openretina_core.testing_http import zip_folder
 
 # Measured over seeds 0-2 (one epoch of train batches = 60 of 80 clips): mean correlation per session 0.72-0.76
 # for both combinations below, single cells >= 0.69; against another cell's filter |mean| <= 0.1. The
@@ -52,13 +51,7 @@ def test_sta_of_train_batches_recovers_true_filters(
 
 def zipped_sample(sample: SyntheticSample) -> bytes:
     """The sample packed like the published archive: one top-level ``neural_code_data/`` folder."""
-    data_dir = Path(sample.data_dir)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
-        for path in sorted(data_dir.rglob("*")):
-            if path.is_file():
-                zf.write(path, Path("neural_code_data") / path.relative_to(data_dir))
-    return buffer.getvalue()
+    return zip_folder(sample.data_dir, top="neural_code_data")
 
 
 def test_seed_page_call_downloads_from_the_published_url(
