@@ -56,6 +56,11 @@ def _is_truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def strict_mode() -> bool:
+    """Whether plugin failures are re-raised (``OPENRETINA_STRICT_PLUGINS``) instead of warned about."""
+    return _is_truthy(STRICT_ENV)
+
+
 def _entry_points() -> Iterable[Any]:
     from importlib_metadata import entry_points
 
@@ -91,7 +96,7 @@ def build_plugin_manager(load_entry_points: bool = True) -> PluginState:
 
 def load_entry_point_plugins(state: PluginState, entry_points: Iterable[Any]) -> None:
     """Load each entry point in its own try/except; remember and warn about failures (or raise if strict)."""
-    allow, block, strict = _env_list(ALLOW_ENV), _env_list(BLOCK_ENV) or set(), _is_truthy(STRICT_ENV)
+    allow, block, strict = _env_list(ALLOW_ENV), _env_list(BLOCK_ENV) or set(), strict_mode()
     pm = state.manager
     for ep in sorted(entry_points, key=lambda e: e.name):
         dist = getattr(ep, "dist", None)

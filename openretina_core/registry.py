@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -69,7 +68,7 @@ def _origin(impl: Any) -> tuple[str | None, str | None, str]:
 def _collect(
     hook_name: str, make_register: Callable[[str | None, str | None, str], Callable[[Any], None]]
 ) -> None:
-    from openretina_core.plugins import STRICT_ENV, PluginLoadWarning, get_plugin_manager
+    from openretina_core.plugins import PluginLoadWarning, get_plugin_manager, strict_mode
 
     caller = getattr(get_plugin_manager().hook, hook_name)
     for impl in caller.get_hookimpls():  # registration order
@@ -79,7 +78,7 @@ def _collect(
         except DuplicateNameError:
             raise
         except Exception as exc:
-            if os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+            if strict_mode():
                 raise
             warnings.warn(
                 f"openretina plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
