@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_scenario(name: str, small: bool) -> dict:
+def run_scenario(name: str, small: bool, rounds: int = 5) -> dict:
     import numpy as np
     import torch
 
@@ -83,7 +84,8 @@ def run_scenario(name: str, small: bool) -> dict:
     build_s = time.perf_counter() - build_start
     after_build = rss_mb()
     cycler = LongCycler(loaders["train"], shuffle=True, seed=0)
-    # (a) one epoch through the cycler: inputs and targets, as a training loop receives them
+    # (a) epochs through the cycler: inputs and targets, as a training loop receives them (it holds batch k
+    # while k+1 is assembled)
     n_samples, input_bytes, target_bytes = 0, 0, 0
     steps: list[str] = []
     start = time.perf_counter()
@@ -92,12 +94,14 @@ def run_scenario(name: str, small: bool) -> dict:
         input_bytes += inputs.numel() * 4
         target_bytes += targets.numel() * 4
         steps.append(session)
-    epoch_s = time.perf_counter() - start
-    # a second epoch: steady state (samplers reshuffled, buffers already faulted in)
-    start = time.perf_counter()
-    for _session, _batch in cycler:
-        pass
-    epoch2_s = time.perf_counter() - start
+    first_epoch_s = time.perf_counter() - start
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        for _session, _batch in cycler:
+            pass
+        return time.perf_counter() - start
+
     # (b) the same bytes by plain index_select into preallocated buffers: for every step, the chunk frames of
     # the movie and the same rows of that session's responses (stored time-major, as the loaders hold them)
     movie_t = torch.from_numpy(buffer)
@@ -109,22 +113,37 @@ def run_scenario(name: str, small: bool) -> dict:
         (torch.randint(0, t - 50, (64,), generator=gen)[:, None] + torch.arange(50)).reshape(-1)
         for _ in steps
     ]
-    start = time.perf_counter()
-    for session, idx in zip(steps, index_sets):
-        torch.index_select(movie_t, 0, idx, out=batch)
-        torch.index_select(resp_t[session], 0, idx, out=target_bufs[session])
-    gather_s = time.perf_counter() - start
+
+    def plain_gather() -> float:
+        start = time.perf_counter()
+        for session, idx in zip(steps, index_sets):
+            torch.index_select(movie_t, 0, idx, out=batch)
+            torch.index_select(resp_t[session], 0, idx, out=target_bufs[session])
+        return time.perf_counter() - start
+
     # (b') the same, alternating between two preallocated buffers: a training loop still holds batch k while
     # batch k+1 is assembled, so no loader can write into the buffer it just handed out
     batches2 = [batch, torch.empty_like(batch)]
     targets2 = {key: [buf, torch.empty_like(buf)] for key, buf in target_bufs.items()}
     for pair in (batches2, *targets2.values()):
         pair[1].zero_()  # fault the pages in before timing
-    start = time.perf_counter()
-    for step, (session, idx) in enumerate(zip(steps, index_sets)):
-        torch.index_select(movie_t, 0, idx, out=batches2[step % 2])
-        torch.index_select(resp_t[session], 0, idx, out=targets2[session][step % 2])
-    gather2_s = time.perf_counter() - start
+
+    def plain_gather_double() -> float:
+        start = time.perf_counter()
+        for step, (session, idx) in enumerate(zip(steps, index_sets)):
+            torch.index_select(movie_t, 0, idx, out=batches2[step % 2])
+            torch.index_select(resp_t[session], 0, idx, out=targets2[session][step % 2])
+        return time.perf_counter() - start
+
+    # Interleaved rounds, medians reported: a shared 2-core machine's speed drifts within seconds, and
+    # interleaving exposes all three to the same drift.
+    times: dict[str, list[float]] = {"ours": [], "plain": [], "plain_double": []}
+    for _ in range(rounds):
+        times["ours"].append(epoch())
+        times["plain"].append(plain_gather())
+        times["plain_double"].append(plain_gather_double())
+    epoch_s, gather_s, gather2_s = (statistics.median(times[k]) for k in ("ours", "plain", "plain_double"))
+    ratios = [p / o for p, o in zip(times["plain"], times["ours"])]
     total_bytes = input_bytes + target_bytes
     peak = rss_mb()
     return {
@@ -141,7 +160,9 @@ def run_scenario(name: str, small: bool) -> dict:
         "epoch_inputs_and_targets_mb_per_s": round(total_bytes / epoch_s / 2**20, 1),
         "plain_gather_mb_per_s": round(total_bytes / gather_s / 2**20, 1),
         "ratio_to_plain_gather": round(gather_s / epoch_s, 3),
-        "second_epoch_ratio_to_plain_gather": round(gather_s / epoch2_s, 3),
+        "ratio_to_plain_gather_per_round": [round(r, 3) for r in ratios],
+        "first_epoch_ratio_to_plain_gather": round(gather_s / first_epoch_s, 3),
+        "rounds": rounds,
         "plain_gather_double_buffered_mb_per_s": round(total_bytes / gather2_s / 2**20, 1),
         "ratio_to_double_buffered_gather": round(gather2_s / epoch_s, 3),
         "import_baseline_rss_mb": round(baseline, 1),
@@ -158,13 +179,15 @@ def main() -> None:
     )
     parser.add_argument("--small", action="store_true", help="reduced sizes for a quick run")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="run one scenario in this process")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (medians reported)")
     args = parser.parse_args()
     if args.scenario:
-        print(json.dumps(run_scenario(args.scenario, args.small)))
+        print(json.dumps(run_scenario(args.scenario, args.small, args.rounds)))
         return
     results = []
     for name in SCENARIOS:
-        cmd = [sys.executable, __file__, "--scenario", name] + (["--small"] if args.small else [])
+        cmd = [sys.executable, __file__, "--scenario", name, "--rounds", str(args.rounds)]
+        cmd += ["--small"] if args.small else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     targets = {"ratio_to_plain_gather_min": 0.8, "movie_copies_made": 0, "build_peak_over_data_max": 1.3}

@@ -12,11 +12,12 @@ the loaders' samplers give each rank a disjoint share of the samples.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset, RandomSampler, get_worker_info
+from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, get_worker_info
 
 from openretina_core.movie_dataset import derived_seed
 
@@ -44,7 +45,7 @@ def iter_batches(loader: Any) -> Iterator[Any]:
     sampler and the dataset's batched ``__getitems__``: the same batches in the same order as iterating the
     DataLoader, without its per-batch machinery (~10 % of a small batch's cost)."""
     from openretina_core.device import move_batch
-    from openretina_core.movie_dataset import MovieDataset, passthrough_collate
+    from openretina_core.movie_dataset import MovieDataset, MovieSampler, passthrough_collate
 
     inner, device = _unwrap(loader)
     direct = (
@@ -59,14 +60,19 @@ def iter_batches(loader: Any) -> Iterator[Any]:
         yield from loader
         return
     dataset = inner.dataset
+    batch_sampler = inner.batch_sampler
+    if type(batch_sampler) is BatchSampler and isinstance(batch_sampler.sampler, MovieSampler):
+        # The whole epoch's starts at once: the dataset plans every batch's index work in one step.
+        batches = dataset.iter_batches(
+            batch_sampler.sampler.next_epoch_starts().numpy(),
+            batch_sampler.batch_size,
+            batch_sampler.drop_last,
+        )
+    else:
+        batches = (dataset.__getitems__(indices) for indices in batch_sampler)
     # No local names for batches: a suspended generator must not keep its last batch alive (the batch
     # buffers are reused only once nothing references them).
-    if device is None:
-        for indices in inner.batch_sampler:
-            yield dataset.__getitems__(indices)
-    else:
-        for indices in inner.batch_sampler:
-            yield move_batch(dataset.__getitems__(indices), device)
+    yield from batches if device is None else map(move_batch, batches, itertools.repeat(device))
 
 
 def _check_deterministic(key: str, loader: DataLoader) -> None:

@@ -8,13 +8,14 @@ view of that ``(B, T, C, H, W)`` buffer (contiguous when C == 1).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 
 class DataPoint(NamedTuple):
@@ -34,12 +35,10 @@ def passthrough_collate(batch: Any) -> Any:
 
 
 def derived_seed(*parts: int) -> int:
-    """A 63-bit seed that depends on every part (seed, epoch, rank, ...), so streams never coincide."""
-    words: list[int] = []
-    for part in parts:
-        value = int(part)
-        words.extend([len(words), value & 0xFFFFFFFF, (value >> 32) & 0xFFFFFFFF, int(value < 0)])
-    return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> 1)
+    """A 63-bit seed that depends on every part (seed, epoch, rank, ...), so streams never coincide. A keyed
+    hash of the parts' decimal text: unambiguous, platform-independent and cheap (it runs once per pass)."""
+    text = ",".join(str(int(part)) for part in parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8, person=b"openretina").digest(), "little") >> 1
 
 
 def _as_long(index: Any) -> torch.Tensor | None:
@@ -48,12 +47,14 @@ def _as_long(index: Any) -> torch.Tensor | None:
     return torch.as_tensor(np.asarray(index), dtype=torch.long)
 
 
+_STORAGE_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
+
+
 def _storage_use_count(tensor: torch.Tensor) -> int | None:
     """References to a tensor's storage (views included), or None where torch does not expose the count."""
-    counter = getattr(torch._C, "_storage_Use_Count", None)
-    if counter is None:
+    if _STORAGE_USE_COUNT is None:
         return None
-    return int(counter(tensor.untyped_storage()._cdata))
+    return int(_STORAGE_USE_COUNT(tensor.untyped_storage()._cdata))
 
 
 _UNREFERENCED = _storage_use_count(torch.empty(1))
@@ -71,31 +72,28 @@ class BatchBufferPool:
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self.buffers: list[torch.Tensor] = []
+        self.buffers: list[torch.Tensor] = []  # oldest first; at most ``size``
+        self._by_key: dict[tuple[tuple[int, ...], torch.dtype], list[torch.Tensor]] = {}
         self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
         """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
-        if (
-            _UNREFERENCED is None
-            or like.device.type != "cpu"
-            or torch.utils.data.get_worker_info() is not None
-        ):
+        if _UNREFERENCED is None or like.device.type != "cpu" or get_worker_info() is not None:
             return None
+        key = (shape, like.dtype)
         with self._lock:
-            for i in range(len(self.buffers) - 1, -1, -1):  # most recently used first: still warm in cache
-                buffer = self.buffers[i]
-                if (
-                    buffer.shape == shape
-                    and buffer.dtype == like.dtype
-                    and _storage_use_count(buffer) == _UNREFERENCED
-                ):
-                    self.buffers.append(self.buffers.pop(i))
+            candidates = self._by_key.setdefault(key, [])
+            for buffer in candidates:
+                if _storage_use_count(buffer) == _UNREFERENCED:
                     return buffer.view(shape)
             buffer = torch.empty(shape, dtype=like.dtype)
             if len(self.buffers) >= self.size:
-                self.buffers.pop(0)
+                evicted = self.buffers.pop(0)
+                for same in self._by_key.values():
+                    if any(b is evicted for b in same):
+                        same[:] = [b for b in same if b is not evicted]
             self.buffers.append(buffer)
+            candidates.append(buffer)
             return buffer.view(shape)
 
 
@@ -111,32 +109,116 @@ def consecutive_starts(index: torch.Tensor | None, chunk: int) -> torch.Tensor |
     return breaks[chunk - 1 :] == breaks[: len(index) - chunk + 1]
 
 
-def gather_chunks(
-    source: torch.Tensor,
-    index: torch.Tensor | None,
-    runs: torch.Tensor | None,
-    starts: torch.Tensor,
-    chunk: int,
-) -> torch.Tensor:
-    """``(B, chunk, ...)``: the rows ``index[s : s + chunk]`` of ``source`` for every start ``s``, with one
-    ``index_select`` into a reused buffer when one is free. When every chunk is a run of consecutive stored
-    rows, whole chunks are copied as blocks from a window view of ``source`` (one copy per chunk, not per row).
+# Measured on the project's 2-core machine class: block copies of whole chunks beat per-row copies for small
+# stored rows (e.g. 2 x 18 x 16 frames: ~10 % faster) and lose for large ones (50 x 50 frames: ~15 % slower,
+# torch's row loop is already memcpy-bound there), so windows are used up to this row size.
+WINDOW_MAX_ROW_BYTES = 8192
+
+
+class ChunkGatherer:
+    """Gathers chunks of ``chunk`` consecutive sequence positions from a stored tensor ``(T, ...)``, through an
+    optional index map from sequence position to stored row.
+
+    Everything that can be worked out once is: the index map and which starts map to consecutive stored rows
+    are kept as host arrays (a few microseconds of numpy per batch, and no device synchronisation), and a
+    window view of the source makes every chunk one contiguous row, so a batch of consecutive chunks is a
+    single ``index_select`` of ``B`` long rows (one block copy per chunk, not one per frame) where stored rows
+    are small (see ``WINDOW_MAX_ROW_BYTES``).
     """
-    rest = source.shape[1:]
-    out = BATCH_BUFFERS.take((len(starts) * chunk, *rest), source)
-    if source.is_contiguous() and (runs is None or bool(runs[starts].all())):
-        first = index[starts] if index is not None else starts
-        windows = source.as_strided(
-            (source.shape[0] - chunk + 1, chunk, *rest), (source.stride(0), *source.stride())
-        )
-        if out is None:
-            return torch.index_select(windows, 0, first)
-        return torch.index_select(windows, 0, first, out=out.view(len(starts), chunk, *rest))
-    positions = (starts[:, None] + torch.arange(chunk, device=starts.device)).reshape(-1)
-    rows = index[positions] if index is not None else positions
-    if out is None:
-        return torch.index_select(source, 0, rows).view(len(starts), chunk, *rest)
-    return torch.index_select(source, 0, rows, out=out).view(len(starts), chunk, *rest)
+
+    def __init__(self, source: torch.Tensor, index: torch.Tensor | None, chunk: int) -> None:
+        self.chunk = int(chunk)
+        self._index = index.cpu().numpy() if index is not None else None
+        runs = consecutive_starts(index.cpu() if index is not None else None, self.chunk)
+        self._runs = runs.numpy() if runs is not None else None
+        self.bind(source)
+
+    def bind(self, source: torch.Tensor) -> None:
+        """(Re)attach the stored tensor, e.g. after it moved to another device."""
+        self.source = source
+        self.rest = tuple(source.shape[1:])
+        self._windows: torch.Tensor | None = None
+        row = int(np.prod(self.rest, dtype=np.int64))
+        if (
+            source.is_contiguous()
+            and source.shape[0] >= self.chunk
+            and row * source.element_size() <= WINDOW_MAX_ROW_BYTES
+        ):
+            self._windows = source.reshape(-1).as_strided(
+                (source.shape[0] - self.chunk + 1, self.chunk * row), (row, 1)
+            )
+
+    def plans_like(self, other: ChunkGatherer) -> bool:
+        """Whether ``other.plan`` would return exactly what ``self.plan`` returns (same index map, same
+        window availability, same device), so one plan serves both."""
+        if self.chunk != other.chunk or self.source.device != other.source.device:
+            return False
+        if (self._windows is None) != (other._windows is None):
+            return False
+        if self._index is None or other._index is None:
+            return self._index is None and other._index is None
+        return self._index is other._index or np.array_equal(self._index, other._index)
+
+    def _as_index(self, values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(self.source.device)
+
+    def stored_rows(self, positions: np.ndarray) -> torch.Tensor:
+        """Stored row of each sequence position, as an index tensor on the source's device."""
+        return self._as_index(self._index[positions] if self._index is not None else positions)
+
+    def plan(self, starts: np.ndarray, batch_size: int) -> list[tuple[bool, torch.Tensor]]:
+        """How to fetch each batch of ``batch_size`` consecutive entries of ``starts``: ``(True, window rows)``
+        when every chunk of the batch is consecutive in storage, else ``(False, stored rows of every
+        position)``. Worked out for all batches at once, so a batch costs only its copies."""
+        count = len(starts)
+        if count == 0:
+            return []
+        bounds = range(0, count, batch_size)
+        whole: np.ndarray
+        if self._windows is None:
+            whole = np.zeros(len(bounds), dtype=bool)
+        elif self._runs is None:
+            whole = np.ones(len(bounds), dtype=bool)
+        else:
+            broken = np.zeros(len(bounds) * batch_size, dtype=bool)
+            broken[:count] = ~self._runs[starts]
+            whole = np.logical_not(broken.reshape(len(bounds), batch_size).any(axis=1))
+        chunk = self.chunk
+        if whole.all():
+            firsts = self._as_index(self._index[starts] if self._index is not None else starts)
+            return [(True, firsts[begin : begin + batch_size]) for begin in bounds]
+        rows = self.stored_rows((starts[:, None] + np.arange(chunk)).reshape(-1))
+        if not whole.any():
+            return [(False, rows[begin * chunk : (begin + batch_size) * chunk]) for begin in bounds]
+        firsts = self._as_index(self._index[starts] if self._index is not None else starts)
+        return [
+            (True, firsts[begin : begin + batch_size])
+            if is_whole
+            else (False, rows[begin * chunk : (begin + batch_size) * chunk])
+            for begin, is_whole in zip(bounds, whole.tolist())
+        ]
+
+    def fetch(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
+        """``(B, chunk, ...)`` for one planned batch, into a reused buffer when one is free."""
+        windows = self._windows if whole else None
+        count = len(index) if windows is not None else len(index) // self.chunk
+        out = BATCH_BUFFERS.take((count * self.chunk, *self.rest), self.source)
+        if windows is not None:
+            if out is None:
+                return torch.index_select(windows, 0, index).view(count, self.chunk, *self.rest)
+            torch.index_select(windows, 0, index, out=out.view(count, -1))
+        elif out is None:
+            return torch.index_select(self.source, 0, index).view(count, self.chunk, *self.rest)
+        else:
+            torch.index_select(self.source, 0, index, out=out)
+        return out.view(count, self.chunk, *self.rest)
+
+    def gather(self, starts: np.ndarray) -> torch.Tensor:
+        """``(B, chunk, ...)``: the stored rows of positions ``s .. s + chunk - 1`` for every start ``s``."""
+        if len(starts) == 0:
+            return self.source.new_empty((0, self.chunk, *self.rest))
+        ((whole, index),) = self.plan(starts, len(starts))
+        return self.fetch(whole, index)
 
 
 class MovieDataset(Dataset[DataPoint]):
@@ -166,8 +248,6 @@ class MovieDataset(Dataset[DataPoint]):
             )
         if responses.ndim != 2:
             raise ValueError(f"responses: expected (T, N), received {tuple(responses.shape)}")
-        self.movie = movie
-        self.responses = responses
         self.movie_index = _as_long(movie_index)
         self.response_index = _as_long(response_index)
         length_movie = len(self.movie_index) if self.movie_index is not None else movie.shape[0]
@@ -186,9 +266,9 @@ class MovieDataset(Dataset[DataPoint]):
         self.flip_width = bool(flip_width)
         self.name = name
         self.test_responses_by_trial = test_responses_by_trial
-        self._offsets = torch.arange(self.chunk_size, dtype=torch.long)
-        self._movie_runs = consecutive_starts(self.movie_index, self.chunk_size)
-        self._response_runs = consecutive_starts(self.response_index, self.chunk_size)
+        # Gatherers hold the stored tensors (see the ``movie`` and ``responses`` properties).
+        self._movie_chunks = ChunkGatherer(movie, self.movie_index, self.chunk_size)
+        self._response_chunks = ChunkGatherer(responses, self.response_index, self.chunk_size)
 
     # -- map-style dataset ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -200,25 +280,77 @@ class MovieDataset(Dataset[DataPoint]):
         return DataPoint(batch.inputs[0], batch.targets[0])
 
     def __getitems__(self, starts: Sequence[int]) -> DataPoint:
-        if len(starts) and (min(starts) < 0 or max(starts) >= len(self)):
-            raise IndexError(f"start positions must lie in [0, {len(self)}), got {list(starts)}")
-        start_t = torch.as_tensor(starts, dtype=torch.long, device=self.movie.device)
-        inputs = gather_chunks(self.movie, self.movie_index, self._movie_runs, start_t, self.chunk_size)
-        inputs = inputs.permute(0, 2, 1, 3, 4)
-        if self.flip_width:
-            inputs = inputs.flip(-1)
-        return DataPoint(inputs, self._gather_responses(start_t.to(self.responses.device)))
+        start_np = np.asarray(starts, dtype=np.int64).reshape(-1)
+        if len(start_np) and (start_np.min() < 0 or start_np.max() >= len(self)):
+            raise IndexError(f"start positions must lie in [0, {len(self)}), got {start_np.tolist()}")
+        return DataPoint(
+            self._finish_inputs(self._movie_chunks.gather(start_np)), self._gather_responses(start_np)
+        )
 
-    def _gather_responses(self, starts: torch.Tensor) -> torch.Tensor:
+    def iter_batches(self, starts: np.ndarray, batch_size: int, drop_last: bool) -> Iterator[DataPoint]:
+        """The batches ``__getitems__`` would return for consecutive groups of ``batch_size`` starts (as a
+        DataLoader with a batch sampler forms them), with the index work of the whole sequence done up front."""
+        starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+        if drop_last:
+            starts = starts[: len(starts) // batch_size * batch_size]
+        if len(starts) and (starts.min() < 0 or starts.max() >= len(self)):
+            raise IndexError(f"start positions must lie in [0, {len(self)})")
+        movie_steps = self._movie_chunks.plan(starts, batch_size)
+        neuron_major = self._responses_neuron_major()
+        response_steps = (
+            None
+            if neuron_major
+            else movie_steps
+            if self._movie_chunks.plans_like(self._response_chunks)
+            else self._response_chunks.plan(starts, batch_size)
+        )
+        for step, (whole, index) in enumerate(movie_steps):
+            # No local names for batches: a suspended generator must not keep its last batch alive (batch
+            # buffers are reused only once nothing references them).
+            yield DataPoint(
+                self._finish_inputs(self._movie_chunks.fetch(whole, index)),
+                self._gather_responses(starts[step * batch_size : (step + 1) * batch_size])
+                if response_steps is None
+                else self._response_chunks.fetch(*response_steps[step]),
+            )
+
+    def _finish_inputs(self, chunks: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C, H, W)`` chunks -> ``(B, C, T, H, W)`` inputs (a view unless flipped)."""
+        inputs = chunks.permute(0, 2, 1, 3, 4)
+        return inputs.flip(-1) if self.flip_width else inputs
+
+    def _responses_neuron_major(self) -> bool:
+        responses = self.responses
+        return not responses.is_contiguous() and responses.T.is_contiguous()
+
+    def _gather_responses(self, starts: np.ndarray) -> torch.Tensor:
         """``(B, chunk, N)``. Responses stored neuron-major (a transposed view) are gathered along their
         contiguous time axis and returned as a transposed view, which avoids both a copy of the stored
         responses and a slow strided gather."""
         responses = self.responses
-        if not responses.is_contiguous() and responses.T.is_contiguous():
-            positions = (starts[:, None] + self._offsets.to(starts.device)).reshape(-1)
-            rows = self.response_index[positions] if self.response_index is not None else positions
+        if self._responses_neuron_major():
+            rows = self._response_chunks.stored_rows(
+                (starts[:, None] + np.arange(self.chunk_size)).reshape(-1)
+            )
             return torch.index_select(responses.T, 1, rows).T.view(len(starts), self.chunk_size, -1)
-        return gather_chunks(responses, self.response_index, self._response_runs, starts, self.chunk_size)
+        return self._response_chunks.gather(starts)
+
+    # The stored tensors; rebinding one (e.g. moving it to a device) rebinds its gatherer.
+    @property
+    def movie(self) -> torch.Tensor:
+        return self._movie_chunks.source
+
+    @movie.setter
+    def movie(self, value: torch.Tensor) -> None:
+        self._movie_chunks.bind(value)
+
+    @property
+    def responses(self) -> torch.Tensor:
+        return self._response_chunks.source
+
+    @responses.setter
+    def responses(self, value: torch.Tensor) -> None:
+        self._response_chunks.bind(value)
 
     def _gather_movie(self, positions: torch.Tensor) -> torch.Tensor:
         frames = self.movie_index[positions] if self.movie_index is not None else positions
@@ -258,11 +390,6 @@ class MovieDataset(Dataset[DataPoint]):
             self.movie_index = self.movie_index.to(device)
         if self.response_index is not None:
             self.response_index = self.response_index.to(device)
-        self._offsets = self._offsets.to(device)
-        if self._movie_runs is not None:
-            self._movie_runs = self._movie_runs.to(device)
-        if self._response_runs is not None:
-            self._response_runs = self._response_runs.to(device)
         return self
 
 
@@ -348,10 +475,14 @@ class MovieSampler(Sampler[int]):
             starts = starts[self.rank :: self.num_replicas]
         return starts
 
-    def __iter__(self) -> Iterator[int]:
+    def next_epoch_starts(self) -> torch.Tensor:
+        """The starts one iteration yields (advancing the epoch exactly as iterating does)."""
         starts = self.epoch_starts(self.epoch)
         self.epoch += 1
-        return iter(starts.tolist())
+        return starts
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.next_epoch_starts().tolist())
 
 
 def make_movie_dataloader(

@@ -1,0 +1,118 @@
+"""Batch assembly: every fetch path (window blocks, row gathers, planned epochs) equals a naive reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openretina_core.movie_dataset import ChunkGatherer, MovieDataset
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> tuple[MovieDataset, np.ndarray | None, np.ndarray, np.ndarray]:
+    """A small dataset whose frame values encode their stored index, with an optional clip-order map."""
+    clip = draw(st.integers(2, 12))
+    n_clips = draw(st.integers(1, 8))
+    stored = clip * n_clips
+    chunk = draw(st.integers(1, stored))
+    movie = np.arange(stored, dtype=np.float32)[:, None, None, None] * np.ones((1, 2, 3, 2), np.float32)
+    movie[:, :, :, 1] += 0.5  # distinguishes the two width columns (flip)
+    responses = np.arange(stored, dtype=np.float32)[:, None] * 10 + np.arange(3, dtype=np.float32)
+    index = None
+    if draw(st.booleans()):
+        order = draw(st.permutations(range(n_clips)))
+        index = (np.asarray(order)[:, None] * clip + np.arange(clip)).reshape(-1)
+    layout = draw(st.sampled_from(["time_major", "neuron_major"]))
+    resp_t = torch.from_numpy(responses)
+    if layout == "neuron_major":  # an (N, T) buffer handed over as its (T, N) view
+        resp_t = torch.from_numpy(np.ascontiguousarray(responses.T)).T
+    flip = draw(st.booleans())
+    dataset = MovieDataset(
+        torch.from_numpy(movie), resp_t, chunk, movie_index=index, response_index=index, flip_width=flip
+    )
+    return dataset, index, movie, responses
+
+
+def reference(
+    movie: np.ndarray,
+    responses: np.ndarray,
+    index: np.ndarray | None,
+    starts: list[int],
+    chunk: int,
+    flip: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One frame at a time, obviously right: inputs ``(B, C, T, H, W)``, targets ``(B, T, N)``."""
+    inputs, targets = [], []
+    for s in starts:
+        rows = [index[p] if index is not None else p for p in range(s, s + chunk)]
+        frames = np.stack([movie[r] for r in rows], axis=1)  # (C, T, H, W)
+        inputs.append(frames[..., ::-1] if flip else frames)
+        targets.append(np.stack([responses[r] for r in rows]))
+    return np.stack(inputs), np.stack(targets)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), case=datasets())
+def test_every_fetch_path_matches_the_reference(data: st.DataObject, case) -> None:
+    dataset, index, movie, responses = case
+    starts = data.draw(st.lists(st.integers(0, len(dataset) - 1), min_size=1, max_size=20))
+    batch_size = data.draw(st.integers(1, 8))
+    drop_last = data.draw(st.booleans())
+    kept = len(starts) // batch_size * batch_size if drop_last else len(starts)
+    planned = list(dataset.iter_batches(np.asarray(starts), batch_size, drop_last))
+    assert len(planned) == -(-kept // batch_size)
+    for number, batch in enumerate(planned):
+        group = starts[number * batch_size : min(kept, (number + 1) * batch_size)]
+        want_inputs, want_targets = reference(
+            movie, responses, index, group, dataset.chunk_size, dataset.flip_width
+        )
+        one_call = dataset.__getitems__(group)
+        for got in (batch, one_call):
+            assert tuple(got.inputs.shape) == want_inputs.shape
+            np.testing.assert_array_equal(got.inputs.numpy(), want_inputs)
+            np.testing.assert_array_equal(got.targets.numpy(), want_targets)
+
+
+def test_plan_uses_block_copies_only_where_chunks_are_consecutive_in_storage() -> None:
+    source = torch.arange(40, dtype=torch.float32)[:, None]
+    index = torch.as_tensor(np.r_[20:30, 0:10, 30:40, 10:20])  # clips of 10 in a new order
+    gatherer = ChunkGatherer(source, index, chunk=4)
+    plan = gatherer.plan(np.array([0, 3, 6, 20, 8, 1]), batch_size=3)  # 8 crosses a clip seam
+    assert [whole for whole, _ in plan] == [True, False]
+    assert plan[0][1].tolist() == [20, 23, 26]  # window starts in storage
+    assert plan[1][1].tolist() == [30, 31, 32, 33, 28, 29, 0, 1, 21, 22, 23, 24]  # stored rows
+    np.testing.assert_array_equal(
+        gatherer.fetch(*plan[1]).reshape(3, 4).numpy(), [[30, 31, 32, 33], [28, 29, 0, 1], [21, 22, 23, 24]]
+    )
+
+
+def test_batches_held_by_the_caller_are_never_overwritten() -> None:
+    movie = torch.arange(200, dtype=torch.float32)[:, None, None, None]
+    dataset = MovieDataset(movie, torch.arange(200, dtype=torch.float32)[:, None], chunk_size=5)
+    batches = list(dataset.iter_batches(np.arange(0, 190, 5), batch_size=4, drop_last=False))
+    for number, batch in enumerate(batches):  # all kept alive at once: each must still hold its own frames
+        first = batch.inputs[:, 0, 0, 0, 0].tolist()
+        assert first == [float(s) for s in range(number * 20, min(190, number * 20 + 20), 5)]
+
+
+def test_out_of_range_starts_are_refused() -> None:
+    dataset = MovieDataset(torch.zeros((20, 1, 1, 1)), torch.zeros((20, 1)), chunk_size=5)
+    with pytest.raises(IndexError, match=r"\[0, 16\)"):
+        list(dataset.iter_batches(np.array([0, 16]), batch_size=2, drop_last=False))
+    with pytest.raises(IndexError, match=r"\[0, 16\)"):
+        dataset.__getitems__([-1])
+
+
+def test_large_stored_rows_are_gathered_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openretina_core import movie_dataset
+
+    monkeypatch.setattr(movie_dataset, "WINDOW_MAX_ROW_BYTES", 0)
+    movie = torch.arange(60, dtype=torch.float32)[:, None, None, None].expand(60, 1, 2, 2).contiguous()
+    dataset = MovieDataset(movie, torch.arange(60, dtype=torch.float32)[:, None], chunk_size=6)
+    assert [whole for whole, _ in dataset._movie_chunks.plan(np.array([0, 7, 30]), 2)] == [False, False]
+    (batch,) = dataset.iter_batches(np.array([3, 40]), batch_size=2, drop_last=True)
+    assert batch.inputs[:, 0, :, 1, 1].tolist() == [list(range(3, 9)), list(range(40, 46))]
+    assert batch.targets[:, :, 0].tolist() == [list(range(3, 9)), list(range(40, 46))]
