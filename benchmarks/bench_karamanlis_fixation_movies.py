@@ -88,10 +88,10 @@ def step_load(root: Path, cache: Path) -> dict[str, float]:
     composing: list[float] = []
     original = stimuli.compose_session
 
-    def timed(file, composer):  # type: ignore[no-untyped-def]
+    def timed(file, composer, *rest):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         try:
-            return original(file, composer)
+            return original(file, composer, *rest)
         finally:
             composing.append(time.perf_counter() - start)
 

@@ -56,6 +56,6 @@ RETINA_PIXEL_SIZE_UM = 7.5  # per screen pixel on the retina
 SCREEN_PIXEL_UM = RETINA_PIXEL_SIZE_UM
 
 # Bump when the composed-movie cache's content or layout changes: old entries are then never read.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 DERIVED_DIR = "derived"
 EXTRACTED_DIR = "extracted"

@@ -1,9 +1,11 @@
-"""The composed-movie cache: raw (not normalised) float32 movies in ``.npy`` files, one folder per key.
+"""The composed-movie cache: float32 movies in ``.npy`` files, one folder per key, used memory-mapped.
 
-The key covers every parameter that changes the frames (stimulus type, target size, screen geometry, format
-version) and the source file's identity (path, size, modification time), so a changed parameter or a touched
-file never returns stale frames. Files are written to temporary names and renamed; ``meta.json`` is written
-last and is the entry's completion mark. Reading is one pass: each chunk is z-scored while it is still hot.
+The key covers every parameter that changes the stored frames (stimulus type, target size, screen geometry,
+normalisation, format version) and the source file's identity (path, size, modification time), so a changed
+parameter or a touched file never returns stale frames. A new entry is composed straight into preallocated
+temporary files (no second copy of the movie is written), renamed into place, and ``meta.json`` is written
+last as the entry's completion mark. A complete entry is opened copy-on-write: loading it reads nothing up
+front, pages come from the page cache as they are used, and changes a caller makes never reach the file.
 """
 
 from __future__ import annotations
@@ -59,25 +61,62 @@ def read_meta(folder: Path, key: str) -> dict[str, Any] | None:
     return meta
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
-    try:
-        with open(partial, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+def _partial_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
 
 
-def write_entry(folder: Path, key: str, meta: dict[str, Any], movies: dict[str, np.ndarray]) -> None:
-    """Write the movies, then ``meta.json`` (atomic renames); remove older entries of the same source file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in MOVIES:
-        _save_npy(folder / f"{name}.npy", movies[name])
-    record = {**meta, "key": key, "version": CACHE_FORMAT_VERSION}
-    partial = folder / f"meta.json.{os.getpid()}-{uuid.uuid4().hex[:8]}.part"
-    partial.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(partial, folder / "meta.json")
+class PendingEntry:
+    """A cache entry being written: preallocated float32 ``.npy`` files mapped for writing under temporary
+    names. ``commit`` renames them into place and marks the entry complete; ``discard`` removes them."""
+
+    def __init__(self, folder: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+        self.folder = folder
+        self.partials: dict[str, Path] = {}
+        self.movies: dict[str, np.ndarray] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for name in MOVIES:
+                partial = _partial_name(folder / f"{name}.npy")
+                self.partials[name] = partial
+                self.movies[name] = _preallocated_npy(partial, shapes[name])
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self, key: str, meta: dict[str, Any]) -> None:
+        """Rename the movies into place, then write ``meta.json``; remove older entries of the same source.
+
+        The written pages stay with the kernel, which writes them back in its own time (as for any written
+        file); callers drop their writable mappings and use :func:`open_entry`."""
+        self.movies.clear()
+        for name, partial in self.partials.items():
+            partial.chmod(0o444)  # entries are replaced, never rewritten in place (they are mapped)
+            os.replace(partial, self.folder / f"{name}.npy")
+        self.partials.clear()
+        record = {**meta, "key": key, "version": CACHE_FORMAT_VERSION}
+        partial = _partial_name(self.folder / "meta.json")
+        partial.write_text(json.dumps(record, indent=1, sort_keys=True))
+        os.replace(partial, self.folder / "meta.json")
+        _remove_stale_siblings(self.folder, meta)
+
+    def discard(self) -> None:
+        self.movies.clear()
+        for partial in self.partials.values():
+            partial.unlink(missing_ok=True)
+        self.partials.clear()
+
+
+def _preallocated_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A new ``.npy`` file mapped for writing. Its blocks are reserved first, so a full disk is an ``OSError``
+    here rather than a bus error while the mapping is written."""
+    movie = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    if hasattr(os, "posix_fallocate") and movie.nbytes:
+        with open(path, "r+b") as handle:
+            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+    return movie
+
+
+def _remove_stale_siblings(folder: Path, meta: dict[str, Any]) -> None:
     for sibling in folder.parent.iterdir():
         if sibling == folder or not sibling.is_dir():
             continue
@@ -91,6 +130,26 @@ def write_entry(folder: Path, key: str, meta: dict[str, Any], movies: dict[str, 
         ):
             logger.info("removing stale composed movies %s (source file changed)", sibling)
             shutil.rmtree(sibling, ignore_errors=True)
+
+
+def open_entry(folder: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The entry's movies, mapped copy-on-write, after checking each file against the recorded shape.
+
+    Raises ``ValueError`` or ``OSError`` naming the file when it is not the float32 array ``meta`` records
+    (damaged, truncated or replaced behind our back)."""
+    movies: dict[str, np.ndarray] = {}
+    for name in MOVIES:
+        path = folder / f"{name}.npy"
+        expected = tuple(int(v) for v in meta["shapes"][name])
+        with open(path, "rb") as handle:
+            shape, fortran, dtype = _read_header(handle, path)
+            size = 4 * int(np.prod(expected)) + handle.tell()
+        if shape != expected or fortran or dtype != np.float32:
+            raise ValueError(f"{path}: cached movie is {dtype} {shape}, expected float32 {expected}")
+        if path.stat().st_size != size:
+            raise ValueError(f"{path}: cached movie has {path.stat().st_size} bytes, expected {size}")
+        movies[name] = np.load(path, mmap_mode="c", allow_pickle=False)
+    return movies
 
 
 def _read_header(handle: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
@@ -107,28 +166,6 @@ def _read_header(handle: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dty
 def movie_shape(path: Path) -> tuple[int, ...]:
     with open(path, "rb") as handle:
         return _read_header(handle, path)[0]
-
-
-def read_into(path: Path, out: np.ndarray, mean: float | None = None, std: float | None = None) -> None:
-    """Fill ``out`` (C-contiguous float32) from a ``.npy`` file, z-scoring each chunk when stats are given."""
-    with open(path, "rb") as handle:
-        shape, fortran, dtype = _read_header(handle, path)
-        if shape != out.shape or fortran or dtype != np.float32 or not out.flags.c_contiguous:
-            raise ValueError(f"{path}: cached movie is {dtype} {shape}, expected float32 {out.shape}")
-        flat = out.reshape(-1)
-        view = memoryview(flat.view(np.uint8).data)
-        for start in range(0, view.nbytes, _CHUNK_BYTES):
-            stop = min(start + _CHUNK_BYTES, view.nbytes)
-            filled = start
-            while filled < stop:
-                got = handle.readinto(view[filled:stop])
-                if not got:
-                    raise ValueError(f"{path}: cached movie is truncated")
-                filled += got
-            if mean is not None and std is not None:
-                part = flat[start // 4 : stop // 4]
-                part -= np.float32(mean)
-                part /= np.float32(std)
 
 
 def movie_stats(movie: np.ndarray) -> tuple[float, float]:

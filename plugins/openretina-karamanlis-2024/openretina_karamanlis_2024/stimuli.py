@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,14 @@ from openretina_karamanlis_2024.constants import (
 )
 from openretina_karamanlis_2024.layout import SessionFile, default_extract_root, find_session_files
 from openretina_karamanlis_2024.movie_cache import (
+    PendingEntry,
     dataset_cache,
     entry_dir,
     entry_key,
     movie_stats,
     normalize_in_place,
-    read_into,
+    open_entry,
     read_meta,
-    write_entry,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,41 +85,49 @@ def _images(dataset: Any, path: Path) -> Any:
 
 
 def compose_session(
-    file: SessionFile, composer: FixationComposer
+    file: SessionFile,
+    composer: FixationComposer,
+    allocate: Callable[[dict[str, tuple[int, ...]]], dict[str, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Raw (not normalised) time-major train and test movies ``(T, 1, H, W)`` of one session."""
+    """Raw (not normalised) time-major train and test movies ``(T, 1, H, W)`` of one session, composed into
+    the arrays ``allocate(shapes)`` returns (new in-memory arrays by default)."""
     height, width = composer.target_size
     with open_mat(file.path) as handle:
         running = _fixations(read_key(handle, KEY_RUNNING_FIXATIONS, file.path), True, file.path)
         frozen = _fixations(read_key(handle, KEY_FROZEN_FIXATIONS, file.path), False, file.path)
         blocks = handle[KEY_RUNNING_FIXATIONS].shape[0] if handle[KEY_RUNNING_FIXATIONS].ndim == 3 else 1
-        train = np.empty((running.shape[0], 1, height, width), dtype=np.float32)
-        test = np.empty((frozen.shape[0], 1, height, width), dtype=np.float32)
+        shapes = {"train": (running.shape[0], 1, height, width), "test": (frozen.shape[0], 1, height, width)}
+        movies = (
+            allocate(shapes)
+            if allocate is not None
+            else {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}
+        )
         composer.compose(
             _images(read_key(handle, KEY_RUNNING_IMAGES, file.path), file.path),
             running,
-            train.reshape(-1, height, width),
+            movies["train"].reshape(-1, height, width),
             desc=f"{file.session}: training movie",
             where=f"{file.path}:{KEY_RUNNING_FIXATIONS}",
         )
         composer.compose(
             _images(read_key(handle, KEY_FROZEN_IMAGES, file.path), file.path),
             frozen,
-            test.reshape(-1, height, width),
+            movies["test"].reshape(-1, height, width),
             desc=f"{file.session}: test movie",
             where=f"{file.path}:{KEY_FROZEN_FIXATIONS}",
         )
-    return train, test, {"running_blocks": int(blocks)}
+    return movies["train"], movies["test"], {"running_blocks": int(blocks)}
 
 
-def cache_params(stim_type: str, target_size: Sequence[int]) -> dict[str, Any]:
-    """Every parameter that changes the composed frames (part of the cache key)."""
+def cache_params(stim_type: str, target_size: Sequence[int], normalized: bool) -> dict[str, Any]:
+    """Every parameter that changes the stored frames (part of the cache key)."""
     return {
         "stim_type": stim_type,
         "target_size": [int(target_size[0]), int(target_size[1])],
         "screen": list(SCREEN_SHAPE),
         "fixation_pixel": list(FIXATION_SCREEN_PIXEL),
         "resize": "bilinear, antialias, align_corners=False (torch)",
+        "normalized": bool(normalized),
     }
 
 
@@ -132,60 +140,89 @@ def load_session_stimuli(
     cache: Path | None = None,
     use_cache: bool = True,
 ) -> MoviesTrainTestSplit:
-    """One session's movies: from the cache when its key matches, else composed (and cached)."""
+    """One session's movies: from the cache when its key matches, else composed (and cached). Cached movies
+    are stored as they are returned (z-scored when ``normalize_stimuli``) and mapped copy-on-write."""
     cache = cache if cache is not None else dataset_cache()
-    params = cache_params(stim_type, composer.target_size)
+    params = cache_params(stim_type, composer.target_size, normalize_stimuli)
     identity = file.identity()
     key = entry_key(params, identity)
     folder = entry_dir(cache, file.session, params, key)
     meta = read_meta(folder, key) if use_cache else None
-    cached = _read_cached(folder, meta, normalize_stimuli) if meta is not None else None
-    if meta is not None and cached is not None:
+    movies = _open_cached(folder, meta) if meta is not None else None
+    if meta is not None and movies is not None:
         logger.info("%s: composed movies from the cache %s", file.session, folder)
-        train, test = cached
         mean, std = float(meta["train_mean"]), float(meta["train_std"])
     else:
-        train, test, extra = compose_session(file, composer)
-        mean, std = movie_stats(train)
-        if use_cache:
-            meta = {
-                "params": params,
-                "source": identity,
-                "session": file.session,
-                "shapes": {"train": list(train.shape), "test": list(test.shape)},
-                "train_mean": mean,
-                "train_std": std,
-                **extra,
-            }
-            try:
-                write_entry(folder, key, meta, {"train": train, "test": test})
-            except OSError as exc:  # a read-only or full cache must not stop loading
-                logger.warning("%s: could not cache the composed movies in %s: %s", file.session, folder, exc)
-        if normalize_stimuli:
-            normalize_in_place([train, test], mean, std)
+        movies, mean, std = _compose_and_cache(
+            file, composer, params, identity, key, folder, normalize_stimuli, use_cache
+        )
     return MoviesTrainTestSplit(
-        train=train.transpose(1, 0, 2, 3),
-        test_dict={TEST_NAME: test.transpose(1, 0, 2, 3)},
+        train=movies["train"].transpose(1, 0, 2, 3),
+        test_dict={TEST_NAME: movies["test"].transpose(1, 0, 2, 3)},
         stim_id=stim_type,
         norm_mean=mean if normalize_stimuli else None,
         norm_std=std if normalize_stimuli else None,
     )
 
 
-def _read_cached(
-    folder: Path, meta: dict[str, Any], normalize_stimuli: bool
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The cached movies (z-scored while read when asked), or None when the entry is damaged."""
-    mean, std = float(meta["train_mean"]), float(meta["train_std"])
+def _compose_and_cache(
+    file: SessionFile,
+    composer: FixationComposer,
+    params: dict[str, Any],
+    identity: dict[str, Any],
+    key: str,
+    folder: Path,
+    normalize_stimuli: bool,
+    use_cache: bool,
+) -> tuple[dict[str, np.ndarray], float, float]:
+    """Compose the movies (into the new cache entry's files when caching), z-score them when asked, commit the
+    entry and hand back its copy-on-write mapping. A cache that cannot be written never stops loading."""
+    pending: list[PendingEntry] = []
+
+    def allocate(shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+        if use_cache:
+            try:
+                pending.append(PendingEntry(folder, shapes))
+                return pending[0].movies
+            except OSError as exc:
+                logger.warning("%s: cannot cache the composed movies in %s: %s", file.session, folder, exc)
+        return {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}
+
     try:
-        train = np.empty(tuple(meta["shapes"]["train"]), dtype=np.float32)
-        test = np.empty(tuple(meta["shapes"]["test"]), dtype=np.float32)
-        for name, movie in (("train", train), ("test", test)):
-            read_into(folder / f"{name}.npy", movie, *((mean, std) if normalize_stimuli else (None, None)))
+        train, test, extra = compose_session(file, composer, allocate)
+        mean, std = movie_stats(train)
+        if normalize_stimuli:
+            normalize_in_place([train, test], mean, std)
+        if not pending:
+            return {"train": train, "test": test}, mean, std
+        meta = {
+            "params": params,
+            "source": identity,
+            "session": file.session,
+            "shapes": {"train": list(train.shape), "test": list(test.shape)},
+            "train_mean": mean,
+            "train_std": std,
+            **extra,
+        }
+        del train, test  # the writable mappings: callers get copy-on-write ones
+        pending[0].commit(key, meta)
+    except BaseException:
+        for entry in pending:
+            entry.discard()
+        raise
+    movies = _open_cached(folder, meta)
+    if movies is None:
+        raise RuntimeError(f"{folder}: the cache entry just written cannot be read back")
+    return movies, mean, std
+
+
+def _open_cached(folder: Path, meta: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The cached movies, or None (with a warning) when the entry is damaged."""
+    try:
+        return open_entry(folder, meta)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.warning("ignoring the damaged cache entry %s (%s); composing again", folder, exc)
         return None
-    return train, test
 
 
 def make_composer(target_size: Sequence[int], device: str | torch.device | None) -> FixationComposer:

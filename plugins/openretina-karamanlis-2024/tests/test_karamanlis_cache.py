@@ -26,9 +26,9 @@ def compositions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     original = stimuli_module.compose_session
 
-    def counting(file, composer):  # type: ignore[no-untyped-def]
+    def counting(file, composer, *rest):  # type: ignore[no-untyped-def]
         calls.append(file.session)
-        return original(file, composer)
+        return original(file, composer, *rest)
 
     monkeypatch.setattr(stimuli_module, "compose_session", counting)
     return calls
@@ -38,6 +38,13 @@ def listing(folder: Path) -> list[tuple[str, int, int]]:
     return sorted(
         (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
     )
+
+
+def damage(path: Path, content: bytes) -> None:
+    """Rewrite a (read-only) cache file in place, as a careless tool would. Only safe while no process maps
+    it: rewriting a mapped file in place is outside the cache's contract (entries are only ever replaced)."""
+    path.chmod(0o644)
+    path.write_bytes(content)
 
 
 def load(data: Path, cache: Path, **options) -> dict:  # type: ignore[no-untyped-def]
@@ -95,25 +102,25 @@ def test_touched_source_is_recomposed(data: Path, tmp_path: Path, compositions: 
 
 def test_incomplete_entry_is_ignored(data: Path, tmp_path: Path, compositions: list[str]) -> None:
     cache = tmp_path / "cache"
-    first = load(data, cache)[MARMOSET]
+    first_train = np.array(load(data, cache)[MARMOSET].train)  # a copy: the mapping is dropped
     (entry,) = (cache / "derived" / MARMOSET).iterdir()
     (entry / "meta.json").unlink()  # as if a writer died before committing
-    (entry / "train.npy").write_bytes(b"garbage")
+    damage(entry / "train.npy", b"garbage")
     again = load(data, cache)[MARMOSET]
     assert compositions == [MARMOSET, MARMOSET]
-    np.testing.assert_array_equal(again.train, first.train)
+    np.testing.assert_array_equal(again.train, first_train)
 
 
 def test_damaged_entry_is_recomposed(data: Path, tmp_path: Path, compositions: list[str]) -> None:
     cache = tmp_path / "cache"
-    first = load(data, cache)[MARMOSET]
+    first_train = np.array(load(data, cache)[MARMOSET].train)  # a copy: the mapping is dropped
     (entry,) = (cache / "derived" / MARMOSET).iterdir()
     data_bytes = (entry / "train.npy").read_bytes()
-    (entry / "train.npy").write_bytes(data_bytes[: len(data_bytes) // 2])  # truncated behind our back
+    damage(entry / "train.npy", data_bytes[: len(data_bytes) // 2])  # truncated behind our back
     again = load(data, cache)[MARMOSET]
     assert compositions == [MARMOSET, MARMOSET]
-    np.testing.assert_array_equal(again.train, first.train)
-    assert load(data, cache)[MARMOSET].train.shape == first.train.shape
+    np.testing.assert_array_equal(again.train, first_train)
+    assert load(data, cache)[MARMOSET].train.shape == first_train.shape
     assert compositions == [MARMOSET, MARMOSET], "the rewritten entry is used again"
 
 
@@ -121,3 +128,42 @@ def test_use_cache_false_writes_nothing(data: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     load(data, cache, use_cache=False)
     assert not (cache / "derived").exists()
+
+
+def test_cached_movies_are_mapped_copy_on_write(data: Path, tmp_path: Path, compositions: list[str]) -> None:
+    cache = tmp_path / "cache"
+    first = load(data, cache)[MARMOSET]
+    (entry,) = (cache / "derived" / MARMOSET).iterdir()
+    assert sorted(p.name for p in entry.iterdir()) == ["meta.json", "test.npy", "train.npy"], "no leftovers"
+    assert not any(p.stat().st_mode & 0o222 for p in entry.glob("*.npy")), "movies are read-only"
+    stored = np.load(entry / "train.npy")
+    np.testing.assert_array_equal(stored, first.train.transpose(1, 0, 2, 3)), "stored as returned (z-scored)"
+    second = load(data, cache)[MARMOSET]
+    assert compositions == [MARMOSET]
+    second.train[...] = 0.0  # a caller's change stays private
+    first.train[...] = 1.0
+    np.testing.assert_array_equal(np.load(entry / "train.npy"), stored)
+    np.testing.assert_array_equal(load(data, cache)[MARMOSET].train, stored.transpose(1, 0, 2, 3))
+
+
+def test_failed_composition_leaves_no_partial_files(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(stimuli_module.FixationComposer, "compose", broken)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        load(data, cache)
+    assert not [p for p in (cache / "derived").rglob("*") if p.is_file()]
+
+
+def test_unwritable_cache_still_loads(data: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "derived").write_text("a file where the cache wants a folder")
+    movies = load(data, cache)[MARMOSET]
+    fresh = load(data, tmp_path / "other", use_cache=False)[MARMOSET]
+    np.testing.assert_array_equal(movies.train, fresh.train)
