@@ -40,7 +40,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_scenario(name: str, small: bool, rounds: int = 5) -> dict:
+def run_scenario(name: str, small: bool, rounds: int = 11) -> dict:
     import numpy as np
     import torch
 
@@ -179,7 +179,7 @@ def main() -> None:
     )
     parser.add_argument("--small", action="store_true", help="reduced sizes for a quick run")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="run one scenario in this process")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (medians reported)")
+    parser.add_argument("--rounds", type=int, default=11, help="interleaved timing rounds (medians reported)")
     args = parser.parse_args()
     if args.scenario:
         print(json.dumps(run_scenario(args.scenario, args.small, args.rounds)))
