@@ -50,14 +50,20 @@ def _as_long(index: Any) -> torch.Tensor | None:
 _STORAGE_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
 
 
-def _storage_use_count(tensor: torch.Tensor) -> int | None:
-    """References to a tensor's storage (views included), or None where torch does not expose the count."""
+def _storage_handle(tensor: torch.Tensor) -> int:
+    """The address of a tensor's storage; valid for as long as the tensor holds that storage."""
+    return int(tensor.untyped_storage()._cdata)
+
+
+def _unreferenced_count() -> int | None:
+    """The use count of a storage held by exactly one tensor, or None where torch does not expose counts."""
     if _STORAGE_USE_COUNT is None:
         return None
-    return int(_STORAGE_USE_COUNT(tensor.untyped_storage()._cdata))
+    probe = torch.empty(1)
+    return int(_STORAGE_USE_COUNT(_storage_handle(probe)))
 
 
-_UNREFERENCED = _storage_use_count(torch.empty(1))
+_UNREFERENCED = _unreferenced_count()
 
 
 class BatchBufferPool:
@@ -73,27 +79,27 @@ class BatchBufferPool:
     def __init__(self, size: int = 8) -> None:
         self.size = size
         self.buffers: list[torch.Tensor] = []  # oldest first; at most ``size``
-        self._by_key: dict[tuple[tuple[int, ...], torch.dtype], list[torch.Tensor]] = {}
+        # Per (shape, dtype): (buffer, its storage handle). The pool's own reference keeps each handle valid.
+        self._by_key: dict[tuple[tuple[int, ...], torch.dtype], list[tuple[torch.Tensor, int]]] = {}
         self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
         """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
-        if _UNREFERENCED is None or like.device.type != "cpu" or get_worker_info() is not None:
+        if _STORAGE_USE_COUNT is None or like.device.type != "cpu" or get_worker_info() is not None:
             return None
         key = (shape, like.dtype)
         with self._lock:
             candidates = self._by_key.setdefault(key, [])
-            for buffer in candidates:
-                if _storage_use_count(buffer) == _UNREFERENCED:
+            for buffer, handle in candidates:
+                if _STORAGE_USE_COUNT(handle) == _UNREFERENCED:
                     return buffer.view(shape)
             buffer = torch.empty(shape, dtype=like.dtype)
             if len(self.buffers) >= self.size:
                 evicted = self.buffers.pop(0)
                 for same in self._by_key.values():
-                    if any(b is evicted for b in same):
-                        same[:] = [b for b in same if b is not evicted]
+                    same[:] = [entry for entry in same if entry[0] is not evicted]
             self.buffers.append(buffer)
-            candidates.append(buffer)
+            candidates.append((buffer, _storage_handle(buffer)))
             return buffer.view(shape)
 
 
