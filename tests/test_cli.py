@@ -64,3 +64,25 @@ def test_demo_writes_table_and_png(toy_plugins, tmp_path) -> None:
 def test_demo_without_datasets_explains_what_to_install(fresh_plugins, tmp_path) -> None:
     result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path)])
     assert result.exit_code != 0 and "openretina-core[all]" in result.output
+
+
+def test_listing_and_cache_commands_do_not_import_torch() -> None:
+    """The package and the registry stay light: ``list``, ``info``, ``plugins`` and ``cache info`` start in a
+    fraction of a second because nothing on their path imports torch or h5py."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "import openretina_core\n"
+        "from openretina_core.cli import main\n"
+        "for args in (['list'], ['info', 'maheswaranathan_2023'], ['plugins'], ['cache', 'info']):\n"
+        "    result = CliRunner().invoke(main, args)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "heavy = sorted(m for m in ('torch', 'h5py', 'numpy') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "torch" not in done.stdout and "h5py" not in done.stdout, done.stdout

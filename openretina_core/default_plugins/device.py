@@ -1,18 +1,24 @@
-"""Default device policy: CUDA when available, else CPU; pinned memory and non-blocking copies on CUDA."""
+"""Default device policy: CUDA when available, else CPU; pinned memory and non-blocking copies on CUDA.
+
+torch is imported inside the hooks: the registry loads this plugin to list datasets, which needs no torch.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from openretina_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import torch
 
 _KEEP_FRACTION_OF_FREE = 0.5
 
 
 @hookimpl(trylast=True)
 def choose_device(requested: str | torch.device | None) -> torch.device | None:
+    import torch
+
     if requested is None or (isinstance(requested, str) and requested == "auto"):
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(requested)
@@ -22,6 +28,8 @@ def choose_device(requested: str | torch.device | None) -> torch.device | None:
 
 
 def _move(obj: Any, device: torch.device, to_cuda: bool) -> Any:
+    import torch
+
     if isinstance(obj, torch.Tensor):
         if obj.device == device:
             return obj
@@ -48,5 +56,7 @@ def move_batch(batch: Any, device: torch.device) -> Any:
 def keep_on_device(nbytes: int, device: torch.device) -> bool | None:
     if device.type != "cuda":
         return False
+    import torch
+
     free, _total = torch.cuda.mem_get_info(device)
     return nbytes <= _KEEP_FRACTION_OF_FREE * free
