@@ -2,8 +2,9 @@
 
 A dataset never copies the movie. It holds a time-major ``(T, C, H, W)`` tensor (shared by every session that
 uses the same stimulus) and, optionally, an index map from positions of its logical sequence (a split, a clip
-order) to stored frames. A batch is one ``index_select`` into a fresh buffer; the ``(B, C, T, H, W)`` batch is a
-view of that ``(B, T, C, H, W)`` buffer (contiguous when C == 1).
+order) to stored frames. A batch is one ``index_select`` per tensor into a pooled buffer (reused once nothing
+references it); the ``(B, C, T, H, W)`` batch is a view of that ``(B, T, C, H, W)`` buffer (contiguous when
+C == 1). Iterating a whole pass plans every batch's index work in one vectorised step first.
 """
 
 from __future__ import annotations

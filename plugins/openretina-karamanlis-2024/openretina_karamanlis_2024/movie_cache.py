@@ -95,8 +95,11 @@ class PendingEntry:
         self.partials.clear()
         record = {**meta, "key": key, "version": CACHE_FORMAT_VERSION}
         partial = _partial_name(self.folder / "meta.json")
-        partial.write_text(json.dumps(record, indent=1, sort_keys=True))
-        os.replace(partial, self.folder / "meta.json")
+        try:
+            partial.write_text(json.dumps(record, indent=1, sort_keys=True))
+            os.replace(partial, self.folder / "meta.json")
+        finally:
+            partial.unlink(missing_ok=True)
         _remove_stale_siblings(self.folder, meta)
 
     def discard(self) -> None:

@@ -204,8 +204,14 @@ def _compose_and_cache(
             "train_std": std,
             **extra,
         }
+        try:
+            pending[0].commit(key, meta)
+        except OSError as exc:
+            logger.warning("%s: could not cache the composed movies in %s: %s", file.session, folder, exc)
+            movies = {"train": np.array(train), "test": np.array(test)}
+            pending[0].discard()
+            return movies, mean, std
         del train, test  # the writable mappings: callers get copy-on-write ones
-        pending[0].commit(key, meta)
     except BaseException:
         for entry in pending:
             entry.discard()

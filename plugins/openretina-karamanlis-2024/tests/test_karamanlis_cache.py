@@ -167,3 +167,23 @@ def test_unwritable_cache_still_loads(data: Path, tmp_path: Path) -> None:
     movies = load(data, cache)[MARMOSET]
     fresh = load(data, tmp_path / "other", use_cache=False)[MARMOSET]
     np.testing.assert_array_equal(movies.train, fresh.train)
+
+
+def test_cache_that_fails_at_commit_still_loads(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openretina_karamanlis_2024 import movie_cache
+
+    real_replace = os.replace
+
+    def full_disk(source, target):  # type: ignore[no-untyped-def]
+        if str(target).endswith("meta.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(movie_cache.os, "replace", full_disk)
+    movies = load(data, tmp_path / "cache")[MARMOSET]
+    fresh = load(data, tmp_path / "other", use_cache=False)[MARMOSET]
+    np.testing.assert_array_equal(movies.train, fresh.train)
+    assert not list((tmp_path / "cache").rglob("*.part")), "no temporary files left behind"
+    assert not list((tmp_path / "cache").rglob("meta.json")), "no entry marked complete"
