@@ -220,3 +220,16 @@ def test_device_argument_composes_on_that_device() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ours = compose_fixation_movie(images, fixations, device=device)
     np.testing.assert_allclose(ours, compose_fixation_movie(images, fixations), rtol=0, atol=1e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("size", [(60, 80), (45, 70)])  # the windowed path and the dense per-frame path
+def test_cuda_composition_matches_the_reference_at_every_edge(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(11)
+    ny, nx = 300, 400
+    images = rng.integers(0, 256, (4, ny, nx), dtype=np.uint8)
+    fixations = edge_fixations(rng, 20, 4, ny, nx)
+    ours = compose_fixation_movie(images.transpose(0, 2, 1), fixations, target_size=size, device="cuda")
+    expected = reference_movie(images, fixations, size)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=RTOL * np.abs(expected).max())
