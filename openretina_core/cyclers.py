@@ -43,7 +43,8 @@ def _fetch(loader: DataLoader, indices: list[int]) -> Any:
 def iter_batches(loader: Any) -> Iterator[Any]:
     """Iterate a loader. For this package's own in-process movie loaders, fetch straight from the batch
     sampler and the dataset's batched ``__getitems__``: the same batches in the same order as iterating the
-    DataLoader, without its per-batch machinery (~10 % of a small batch's cost)."""
+    DataLoader, without its per-batch machinery (~10 % of a small batch's cost). For those, the pass's index
+    work is planned here, at once; any other loader is only iterated once its first batch is asked for."""
     from openretina_core.device import move_batch
     from openretina_core.movie_dataset import MovieDataset, MovieSampler, passthrough_collate
 
@@ -57,22 +58,25 @@ def iter_batches(loader: Any) -> Iterator[Any]:
         and inner.batch_sampler is not None
     )
     if not direct:
-        yield from loader
-        return
+        return _lazily(loader)
     dataset = inner.dataset
     batch_sampler = inner.batch_sampler
+    batches: Iterator[Any]
     if type(batch_sampler) is BatchSampler and isinstance(batch_sampler.sampler, MovieSampler):
-        # The whole epoch's starts at once: the dataset plans every batch's index work in one step.
+        # The whole pass's starts at once: the dataset plans every batch's index work in one step.
         batches = dataset.iter_batches(
             batch_sampler.sampler.next_epoch_starts().numpy(),
             batch_sampler.batch_size,
             batch_sampler.drop_last,
         )
     else:
-        batches = (dataset.__getitems__(indices) for indices in batch_sampler)
-    # No local names for batches: a suspended generator must not keep its last batch alive (the batch
-    # buffers are reused only once nothing references them).
-    yield from batches if device is None else map(move_batch, batches, itertools.repeat(device))
+        batches = map(dataset.__getitems__, batch_sampler)
+    # Iterators that hold no batch between steps (batch buffers are reused only once nothing references them).
+    return batches if device is None else map(move_batch, batches, itertools.repeat(device))
+
+
+def _lazily(loader: Any) -> Iterator[Any]:
+    yield from loader
 
 
 def _check_deterministic(key: str, loader: DataLoader) -> None:
@@ -176,12 +180,13 @@ class LongCycler(_Cycler):
 
     def _iterate_loaders(self, order: list[str], total: int, epoch: int) -> Iterator[tuple[str, Any]]:
         passes = dict.fromkeys(order, 0)
+        # Every session's first pass is planned up front, in one warm loop, rather than between batch copies.
         iterators: dict[str, Iterator[Any]] = {}
+        for key in order[: min(total, len(order))]:
+            self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE)
+            iterators[key] = iter_batches(self.loaders[key])
         for step in range(total):
             key = order[step % len(order)]
-            if key not in iterators:
-                self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
-                iterators[key] = iter_batches(self.loaders[key])
             try:
                 batch = next(iterators[key])
             except StopIteration:

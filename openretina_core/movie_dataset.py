@@ -296,7 +296,8 @@ class MovieDataset(Dataset[DataPoint]):
 
     def iter_batches(self, starts: np.ndarray, batch_size: int, drop_last: bool) -> Iterator[DataPoint]:
         """The batches ``__getitems__`` would return for consecutive groups of ``batch_size`` starts (as a
-        DataLoader with a batch sampler forms them), with the index work of the whole sequence done up front."""
+        DataLoader with a batch sampler forms them). The index work of all of them is done here, at once;
+        the copies happen as the returned iterator is advanced."""
         starts = np.asarray(starts, dtype=np.int64).reshape(-1)
         if drop_last:
             starts = starts[: len(starts) // batch_size * batch_size]
@@ -311,6 +312,15 @@ class MovieDataset(Dataset[DataPoint]):
             if self._movie_chunks.plans_like(self._response_chunks)
             else self._response_chunks.plan(starts, batch_size)
         )
+        return self._planned_batches(movie_steps, response_steps, starts, batch_size)
+
+    def _planned_batches(
+        self,
+        movie_steps: list[tuple[bool, torch.Tensor]],
+        response_steps: list[tuple[bool, torch.Tensor]] | None,
+        starts: np.ndarray,
+        batch_size: int,
+    ) -> Iterator[DataPoint]:
         for step, (whole, index) in enumerate(movie_steps):
             # No local names for batches: a suspended generator must not keep its last batch alive (batch
             # buffers are reused only once nothing references them).
