@@ -111,3 +111,24 @@ def test_direct_fetch_equals_iterating_the_dataloader() -> None:
     via_loader = [first_frames(b) for b in build()["train"]["a"]]
     direct = [first_frames(b) for b in iter_batches(build()["train"]["a"])]
     assert via_loader == direct and len(direct) == len(build()["train"]["a"])
+
+
+def test_other_loaders_are_only_iterated_when_their_first_batch_is_due() -> None:
+    """Planning every session's first pass up front applies to our own movie loaders only: any other loader
+    (e.g. one with its own worker processes) is started when the round-robin first reaches it."""
+    started: list[str] = []
+
+    class Recording(DataLoader):
+        def __init__(self, name: str) -> None:
+            super().__init__(TensorDataset(torch.arange(6.0)), batch_size=2)
+            self.name = name
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            started.append(self.name)
+            return super().__iter__()
+
+    cycler = LongCycler({"a": Recording("a"), "b": Recording("b"), "c": Recording("c")}, shuffle=False)
+    pairs = iter(cycler)
+    assert next(pairs)[0] == "a" and started == ["a"]
+    assert next(pairs)[0] == "b" and started == ["a", "b"]
+    assert len(list(pairs)) == 3 * 3 - 2
