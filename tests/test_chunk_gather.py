@@ -109,10 +109,14 @@ def test_out_of_range_starts_are_refused() -> None:
 def test_large_stored_rows_are_gathered_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
     from openretina_core import movie_dataset
 
-    monkeypatch.setattr(movie_dataset, "WINDOW_MAX_ROW_BYTES", 0)
+    monkeypatch.setattr(
+        movie_dataset, "WINDOW_MAX_ROW_BYTES", 8
+    )  # 16-byte frames: rows; 4-byte responses: windows
     movie = torch.arange(60, dtype=torch.float32)[:, None, None, None].expand(60, 1, 2, 2).contiguous()
     dataset = MovieDataset(movie, torch.arange(60, dtype=torch.float32)[:, None], chunk_size=6)
     assert [whole for whole, _ in dataset._movie_chunks.plan(np.array([0, 7, 30]), 2)] == [False, False]
+    assert [whole for whole, _ in dataset._response_chunks.plan(np.array([0, 7, 30]), 2)] == [True, True]
+    assert not dataset._movie_chunks.plans_like(dataset._response_chunks), "each tensor follows its own plan"
     (batch,) = dataset.iter_batches(np.array([3, 40]), batch_size=2, drop_last=True)
     assert batch.inputs[:, 0, :, 1, 1].tolist() == [list(range(3, 9)), list(range(40, 46))]
     assert batch.targets[:, :, 0].tolist() == [list(range(3, 9)), list(range(40, 46))]
