@@ -107,12 +107,12 @@ class BatchBufferPool:
 BATCH_BUFFERS = BatchBufferPool()
 
 
-def consecutive_starts(index: torch.Tensor | None, chunk: int) -> torch.Tensor | None:
+def consecutive_starts(index: np.ndarray | None, chunk: int) -> np.ndarray | None:
     """For each start position, whether its ``chunk`` positions map to consecutive stored rows (``None``: all
     do, the identity map). Splits and clip orders move whole clips, so nearly every chunk qualifies."""
     if index is None:
         return None
-    breaks = torch.cat([torch.zeros(1, dtype=torch.long), (index[1:] - index[:-1] != 1).long().cumsum(0)])
+    breaks = np.concatenate([[0], np.cumsum(np.diff(index) != 1)])
     return breaks[chunk - 1 :] == breaks[: len(index) - chunk + 1]
 
 
@@ -136,8 +136,7 @@ class ChunkGatherer:
     def __init__(self, source: torch.Tensor, index: torch.Tensor | None, chunk: int) -> None:
         self.chunk = int(chunk)
         self._index = index.cpu().numpy() if index is not None else None
-        runs = consecutive_starts(index.cpu() if index is not None else None, self.chunk)
-        self._runs = runs.numpy() if runs is not None else None
+        self._runs = consecutive_starts(self._index, self.chunk)
         self.bind(source)
 
     def bind(self, source: torch.Tensor) -> None:
@@ -191,19 +190,18 @@ class ChunkGatherer:
             broken[:count] = ~self._runs[starts]
             whole = np.logical_not(broken.reshape(len(bounds), batch_size).any(axis=1))
         chunk = self.chunk
-        if whole.all():
-            firsts = self._as_index(self._index[starts] if self._index is not None else starts)
-            return [(True, firsts[begin : begin + batch_size]) for begin in bounds]
-        rows = self.stored_rows((starts[:, None] + np.arange(chunk)).reshape(-1))
-        if not whole.any():
-            return [(False, rows[begin * chunk : (begin + batch_size) * chunk]) for begin in bounds]
-        firsts = self._as_index(self._index[starts] if self._index is not None else starts)
-        return [
-            (True, firsts[begin : begin + batch_size])
-            if is_whole
-            else (False, rows[begin * chunk : (begin + batch_size) * chunk])
-            for begin, is_whole in zip(bounds, whole.tolist())
-        ]
+        firsts = rows = None
+        if whole.any():  # window starts: the stored row of each chunk's first position
+            firsts = self.stored_rows(starts)
+        if not whole.all():  # stored rows of every position
+            rows = self.stored_rows((starts[:, None] + np.arange(chunk)).reshape(-1))
+        steps: list[tuple[bool, torch.Tensor]] = []
+        for begin, is_whole in zip(bounds, whole.tolist()):
+            if is_whole and firsts is not None:
+                steps.append((True, firsts[begin : begin + batch_size]))
+            elif rows is not None:
+                steps.append((False, rows[begin * chunk : (begin + batch_size) * chunk]))
+        return steps
 
     def fetch(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
         """``(B, chunk, ...)`` for one planned batch, into a reused buffer when one is free."""

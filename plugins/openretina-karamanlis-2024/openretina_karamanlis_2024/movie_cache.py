@@ -166,11 +166,6 @@ def _read_header(handle: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dty
     return tuple(shape), bool(fortran), np.dtype(dtype)
 
 
-def movie_shape(path: Path) -> tuple[int, ...]:
-    with open(path, "rb") as handle:
-        return _read_header(handle, path)[0]
-
-
 def movie_stats(movie: np.ndarray) -> tuple[float, float]:
     """Scalar mean and unbiased std over every element, accumulated in float64 chunks (no float64 copy)."""
     flat = movie.reshape(-1)
