@@ -61,8 +61,7 @@ def karamanlis(root: Path, skip_cpu: bool, device: str) -> dict[str, Any]:
 
 def core(device: str) -> dict[str, Any]:
     from openretina_core import LongCycler, MoviesTrainTestSplit, ResponsesTrainTestSplit
-    from openretina_core.device import to_device
-    from openretina_core.loaders import multiple_movies_dataloaders
+    from openretina_core.data import multiple_movies_dataloaders, to_device
 
     c, t, h, w, sessions = 2, 16_200, 18, 16, 67
     neurons = [3700 // sessions + (1 if i < 3700 % sessions else 0) for i in range(sessions)]

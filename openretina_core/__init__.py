@@ -1,62 +1,72 @@
 """openretina-core: data input/output for retina models.
 
-Public API only. Importing this package discovers no plugins; the registry is built on first use.
+Public API only. Importing this package discovers no plugins; the registry is built on first use. The code
+lives in four wings and two faces (``docs/architecture.md``): ``registry`` (hooks, plugin manager, name tables,
+specs), ``data`` (containers, movie dataset, loaders, cyclers, device), ``files`` (fetch, cache, archives),
+``cli`` and ``testing``.
 """
 
 from typing import TYPE_CHECKING
 
-from openretina_core.lazy import lazy_exports
+from openretina_core.registry.lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first access
-    from openretina_core.api import dataset_info, get_dataloaders, get_stimulus
-    from openretina_core.base_dataloader import BaseDataLoader
-    from openretina_core.containers import (
+    from openretina_core.data.base_dataloader import BaseDataLoader
+    from openretina_core.data.containers import (
         MoviesTrainTestSplit,
         ResponsesTrainTestSplit,
         check_matching_stimulus,
         normalize_train_test_movies,
     )
-    from openretina_core.cyclers import LongCycler, ShortCycler
-    from openretina_core.data_info import compute_data_info
-    from openretina_core.download import fetch_dataset, prepare_dataset, verify_dataset
-    from openretina_core.hookspecs import hookimpl
-    from openretina_core.info import DatasetInfo, DatasetSpec, RemoteFile, StimulusSpec, SyntheticSample
-    from openretina_core.loaders import DataLoaders, multiple_movies_dataloaders
-    from openretina_core.movie_dataset import DataPoint, MovieDataset, MovieSampler
-    from openretina_core.registry import list_datasets, list_stimuli
+    from openretina_core.data.cyclers import LongCycler, ShortCycler
+    from openretina_core.data.data_info import compute_data_info
+    from openretina_core.data.loaders import DataLoaders, multiple_movies_dataloaders
+    from openretina_core.data.movie_dataset import DataPoint, MovieDataset
+    from openretina_core.data.registered import get_dataloaders
+    from openretina_core.data.sampler import MovieSampler
+    from openretina_core.files.download import fetch_dataset, prepare_dataset, verify_dataset
+    from openretina_core.registry.hookspecs import hookimpl
+    from openretina_core.registry.specs import (
+        DatasetInfo,
+        DatasetSpec,
+        RemoteFile,
+        StimulusSpec,
+        SyntheticSample,
+    )
+    from openretina_core.registry.tables import dataset_info, get_stimulus, list_datasets, list_stimuli
 
 # Importing the package imports neither torch nor h5py (a command-line call such as ``openretina-data list``
 # starts in a fraction of a second); each name loads its module on first access.
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "BaseDataLoader": "openretina_core.base_dataloader",
-        "DataLoaders": "openretina_core.loaders",
-        "DataPoint": "openretina_core.movie_dataset",
-        "DatasetInfo": "openretina_core.info",
-        "DatasetSpec": "openretina_core.info",
-        "LongCycler": "openretina_core.cyclers",
-        "MovieDataset": "openretina_core.movie_dataset",
-        "MovieSampler": "openretina_core.movie_dataset",
-        "MoviesTrainTestSplit": "openretina_core.containers",
-        "RemoteFile": "openretina_core.info",
-        "ResponsesTrainTestSplit": "openretina_core.containers",
-        "ShortCycler": "openretina_core.cyclers",
-        "StimulusSpec": "openretina_core.info",
-        "SyntheticSample": "openretina_core.info",
-        "check_matching_stimulus": "openretina_core.containers",
-        "compute_data_info": "openretina_core.data_info",
-        "dataset_info": "openretina_core.api",
-        "fetch_dataset": "openretina_core.download",
-        "get_dataloaders": "openretina_core.api",
-        "get_stimulus": "openretina_core.api",
-        "hookimpl": "openretina_core.hookspecs",
-        "list_datasets": "openretina_core.registry",
-        "list_stimuli": "openretina_core.registry",
-        "multiple_movies_dataloaders": "openretina_core.loaders",
-        "normalize_train_test_movies": "openretina_core.containers",
-        "prepare_dataset": "openretina_core.download",
-        "verify_dataset": "openretina_core.download",
+        "BaseDataLoader": "openretina_core.data.base_dataloader",
+        "DataLoaders": "openretina_core.data.loaders",
+        "DataPoint": "openretina_core.data.movie_dataset",
+        "DatasetInfo": "openretina_core.registry.specs",
+        "DatasetSpec": "openretina_core.registry.specs",
+        "LongCycler": "openretina_core.data.cyclers",
+        "MovieDataset": "openretina_core.data.movie_dataset",
+        "MovieSampler": "openretina_core.data.sampler",
+        "MoviesTrainTestSplit": "openretina_core.data.containers",
+        "RemoteFile": "openretina_core.registry.specs",
+        "ResponsesTrainTestSplit": "openretina_core.data.containers",
+        "ShortCycler": "openretina_core.data.cyclers",
+        "StimulusSpec": "openretina_core.registry.specs",
+        "SyntheticSample": "openretina_core.registry.specs",
+        "check_matching_stimulus": "openretina_core.data.containers",
+        "compute_data_info": "openretina_core.data.data_info",
+        "dataset_info": "openretina_core.registry.tables",
+        "fetch_dataset": "openretina_core.files.download",
+        "get_dataloaders": "openretina_core.data.registered",
+        "get_stimulus": "openretina_core.registry.tables",
+        "hookimpl": "openretina_core.registry.hookspecs",
+        "list_datasets": "openretina_core.registry.tables",
+        "list_stimuli": "openretina_core.registry.tables",
+        "multiple_movies_dataloaders": "openretina_core.data.loaders",
+        "normalize_train_test_movies": "openretina_core.data.containers",
+        "prepare_dataset": "openretina_core.files.download",
+        "verify_dataset": "openretina_core.files.download",
     },
 )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from openretina_core.plugins import PluginState, build_plugin_manager, reset_plugin_state
+from openretina_core.registry.manager import PluginState, build_plugin_manager, reset_plugin_state
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from openretina_core import archives
-from openretina_core.archives import (
+from openretina_core.files import archives
+from openretina_core.files.archives import (
     MARKER,
     UnsafeArchiveError,
     check_extracted,
@@ -200,7 +200,7 @@ def test_extraction_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.
     import shutil
     from collections import namedtuple
 
-    from openretina_core.fetch import DiskFullError
+    from openretina_core.files.fetch import DiskFullError
 
     archive = make_zip(tmp_path / "a.zip", {"x.bin": bytes(100_000)})
     usage = namedtuple("usage", "total used free")

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from openretina_core import hookimpl
-from openretina_core.cli_cache import register_commands
-from openretina_core.info import DatasetInfo, DatasetSpec, RemoteFile
-from openretina_core.plugins import build_plugin_manager, reset_plugin_state
-from openretina_core.testing_http import LocalFileServer
+from openretina_core.cli.cache_commands import register_commands
+from openretina_core.registry.manager import build_plugin_manager, reset_plugin_state
+from openretina_core.registry.specs import DatasetInfo, DatasetSpec, RemoteFile
+from openretina_core.testing.http import LocalFileServer
 
 MOUSE, MARMOSET, README = b"m" * 4096, b"q" * 2048, b"read me"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from openretina_core import cache, hosts, progress
-from openretina_core.info import RemoteFile
+from openretina_core.files import cache, hosts, progress
+from openretina_core.registry.specs import RemoteFile
 
 
 def test_cache_root_comes_from_the_environment_or_the_platform(

@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openretina_core.movie_dataset import ChunkGatherer, MovieDataset
+from openretina_core.data.gather import ChunkGatherer
+from openretina_core.data.movie_dataset import MovieDataset
 
 
 @st.composite
@@ -107,11 +108,9 @@ def test_out_of_range_starts_are_refused() -> None:
 
 
 def test_large_stored_rows_are_gathered_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    from openretina_core import movie_dataset
+    from openretina_core.data import gather
 
-    monkeypatch.setattr(
-        movie_dataset, "WINDOW_MAX_ROW_BYTES", 8
-    )  # 16-byte frames: rows; 4-byte responses: windows
+    monkeypatch.setattr(gather, "WINDOW_MAX_ROW_BYTES", 8)  # 16-byte frames: rows; 4-byte responses: windows
     movie = torch.arange(60, dtype=torch.float32)[:, None, None, None].expand(60, 1, 2, 2).contiguous()
     dataset = MovieDataset(movie, torch.arange(60, dtype=torch.float32)[:, None], chunk_size=6)
     assert [whole for whole, _ in dataset._movie_chunks.plan(np.array([0, 7, 30]), 2)] == [False, False]

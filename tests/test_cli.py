@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from openretina_core.cli import main
+from openretina_core.cli.commands import main
 
 
 def test_list_shows_installed_and_missing(toy_plugins) -> None:
@@ -37,7 +37,7 @@ def test_info_prints_card_and_bibtex(toy_plugins) -> None:
 
 
 def test_plugins_lists_load_errors(fresh_plugins) -> None:
-    from openretina_core.plugins import LoadedPlugin
+    from openretina_core.registry.manager import LoadedPlugin
 
     fresh_plugins.loaded.append(
         LoadedPlugin(
@@ -76,7 +76,7 @@ def test_listing_and_cache_commands_do_not_import_torch() -> None:
         "import sys\n"
         "from click.testing import CliRunner\n"
         "import openretina_core\n"
-        "from openretina_core.cli import main\n"
+        "from openretina_core.cli.commands import main\n"
         "for args in (['list'], ['info', 'maheswaranathan_2023'], ['plugins'], ['cache', 'info']):\n"
         "    result = CliRunner().invoke(main, args)\n"
         "    assert result.exit_code == 0, (args, result.output)\n"

@@ -106,7 +106,7 @@ def test_distributed_ranks_get_disjoint_equal_shares(tmp_path) -> None:
 
 
 def test_direct_fetch_equals_iterating_the_dataloader() -> None:
-    from openretina_core.cyclers import iter_batches
+    from openretina_core.data.cyclers import iter_batches
 
     via_loader = [first_frames(b) for b in build()["train"]["a"]]
     direct = [first_frames(b) for b in iter_batches(build()["train"]["a"])]

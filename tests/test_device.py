@@ -7,9 +7,9 @@ import torch
 
 import openretina_core
 from openretina_core import LongCycler, ShortCycler
-from openretina_core.default_plugins import device as default_device
-from openretina_core.device import DeviceDataLoader, resolve_device, to_device
-from openretina_core.movie_dataset import DataPoint
+from openretina_core.data.device import DeviceDataLoader, resolve_device, to_device
+from openretina_core.data.movie_dataset import DataPoint
+from openretina_core.registry.default_plugins import device as default_device
 
 
 def test_hook_choose_device_defaults(fresh_plugins) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from openretina_core import locks
-from openretina_core.download import fetch_dataset
-from openretina_core.info import DatasetInfo, RemoteFile
-from openretina_core.testing_http import LocalFileServer, run_concurrent_fetches, start_fetch_process
+from openretina_core.files import locks
+from openretina_core.files.download import fetch_dataset
+from openretina_core.registry.specs import DatasetInfo, RemoteFile
+from openretina_core.testing.http import LocalFileServer, run_concurrent_fetches, start_fetch_process
 
 BIG = bytes(range(256)) * 8192  # 2 MiB
 SMALL = b"small file" * 1000

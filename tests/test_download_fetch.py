@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from openretina_core import cache, fetch
-from openretina_core.download import (
+from openretina_core.files import cache, fetch
+from openretina_core.files.download import (
     CorruptFileError,
     DiskFullError,
     DownloadError,
@@ -23,8 +23,8 @@ from openretina_core.download import (
     fetch_dataset,
     verify_dataset,
 )
-from openretina_core.info import DatasetInfo, RemoteFile
-from openretina_core.testing_http import LocalFileServer
+from openretina_core.registry.specs import DatasetInfo, RemoteFile
+from openretina_core.testing.http import LocalFileServer
 
 HF = "https://huggingface.co/datasets/open-retina/open-retina/resolve/main/baccus_lab/toy"
 ENV_VARS = (
@@ -262,7 +262,7 @@ def test_partial_of_a_dead_process_is_adopted_and_checked_by_hash(
     server.add_dataset("toy", {"a.bin": A})
     folder = cache_dir / "toy/.openretina/partial"
     folder.mkdir(parents=True)
-    from openretina_core.partials import _host
+    from openretina_core.files.partials import _host
 
     partial = folder / f"a.bin~{_host()}-{pid}-deadbeef.part"
     partial.write_bytes(A[:50_000][:-10] + b"X" * 10)  # corrupted tail: the final hash must catch it

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from openretina_core.download import fetch_dataset
-from openretina_core.info import DatasetInfo, RemoteFile
-from openretina_core.testing_http import LocalFileServer, zip_folder
+from openretina_core.files.download import fetch_dataset
+from openretina_core.registry.specs import DatasetInfo, RemoteFile
+from openretina_core.testing.http import LocalFileServer, zip_folder
 
 HF_PATH = (
     "/datasets/open-retina/open-retina/resolve/main/baccus_lab/maheswaranathan_2023/neural_code_data.zip"

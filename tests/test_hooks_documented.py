@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from openretina_core import hookspecs
+from openretina_core.registry import hookspecs
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = sorted(

@@ -201,7 +201,7 @@ def test_single_items_match_batches(loaders) -> None:
 
 
 def test_flip_width_mirrors_batches() -> None:
-    from openretina_core.movie_dataset import MovieDataset
+    from openretina_core.data.movie_dataset import MovieDataset
 
     movie = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 1, 3, 4)
     ds = MovieDataset(movie, torch.zeros(2, 1), 2, flip_width=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from openretina_core.registry import KNOWN_DATASETS
+from openretina_core.registry.tables import KNOWN_DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIRS = sorted(p for p in (REPO / "plugins").iterdir() if p.is_dir() and not p.name.startswith("_"))

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import openretina_core
-from openretina_core import registry
-from openretina_core.info import DatasetSpec
-from openretina_core.plugins import PluginLoadWarning, build_plugin_manager, reset_plugin_state
+from openretina_core.registry import tables as registry
+from openretina_core.registry.manager import PluginLoadWarning, build_plugin_manager, reset_plugin_state
+from openretina_core.registry.specs import DatasetSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def make_fake_distribution(site: Path, dist: str, version: str, modules: dict[st
 
 GOOD_PLUGIN = """
     import openretina_core
-    from openretina_core.info import DatasetInfo, DatasetSpec
+    from openretina_core.registry.specs import DatasetInfo, DatasetSpec
 
     @openretina_core.hookimpl
     def register_datasets(register):
@@ -72,7 +72,7 @@ def test_import_discovers_nothing_and_first_use_loads_entry_points(fake_site) ->
     code = textwrap.dedent(
         """
         import sys
-        import openretina_core, openretina_core.plugins as p
+        import openretina_core, openretina_core.registry.manager as p
         assert p._state is None and "fake_good" not in sys.modules, "discovery at import"
         names = openretina_core.list_datasets()
         info = openretina_core.dataset_info("fake_2030")
@@ -136,7 +136,7 @@ class _Registers:
 
     @openretina_core.hookimpl
     def register_datasets(self, register):
-        from openretina_core.info import DatasetInfo
+        from openretina_core.registry.specs import DatasetInfo
 
         register(
             DatasetSpec(
@@ -189,7 +189,7 @@ def test_toy_dataset_loads_by_name(toy_plugins, tmp_path) -> None:
 def test_stimulus_registry(fresh_plugins) -> None:
     import numpy as np
 
-    from openretina_core.info import StimulusSpec
+    from openretina_core.registry.specs import StimulusSpec
 
     class Stim:
         @openretina_core.hookimpl
@@ -225,7 +225,7 @@ def test_real_template_plugin_installed_into_a_site_dir(tmp_path) -> None:
     code = textwrap.dedent(
         f"""
         import openretina_core
-        from openretina_core.registry import get_dataset_spec
+        from openretina_core.registry.tables import get_dataset_spec
         assert "my_lab_2025" in openretina_core.list_datasets()
         sample = get_dataset_spec("my_lab_2025").write_sample({str(tmp_path / "data")!r})
         loaders = openretina_core.get_dataloaders("my_lab_2025", data_dir=sample.data_dir, batch_size=4)
@@ -252,7 +252,7 @@ def test_hook_register_datasets_records_origin(fresh_plugins) -> None:
 def test_hook_register_stimuli_records_origin(fresh_plugins) -> None:
     import numpy as np
 
-    from openretina_core.info import StimulusSpec
+    from openretina_core.registry.specs import StimulusSpec
 
     class Stim:
         @openretina_core.hookimpl

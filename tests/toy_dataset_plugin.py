@@ -17,7 +17,7 @@ from openretina_core import (
     hookimpl,
     multiple_movies_dataloaders,
 )
-from openretina_core.simulate import make_lnp_model, simulate_responses
+from openretina_core.data.simulate import make_lnp_model, simulate_responses
 
 TOY_INFO = DatasetInfo(
     id="toy_2025",

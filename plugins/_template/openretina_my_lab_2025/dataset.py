@@ -13,8 +13,8 @@ from openretina_core import (
     SyntheticSample,
     multiple_movies_dataloaders,
 )
-from openretina_core.download import fetch_dataset
-from openretina_core.simulate import make_lnp_model, simulate_responses
+from openretina_core.data import make_lnp_model, simulate_responses
+from openretina_core.files import fetch_dataset
 from openretina_my_lab_2025.constants import INFO
 
 

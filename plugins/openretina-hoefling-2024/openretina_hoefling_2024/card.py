@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openretina_core.info import DatasetInfo, RemoteFile
+from openretina_core.registry import DatasetInfo, RemoteFile
 from openretina_hoefling_2024 import constants as c
 
 

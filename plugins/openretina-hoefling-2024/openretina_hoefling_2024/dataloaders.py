@@ -17,18 +17,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit, check_matching_stimulus
-from openretina_core.data_info import compute_data_info
-from openretina_core.loaders import (
+from openretina_core.data import (
     DataLoaders,
+    MovieDataset,
     MovieStore,
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
     apply_nan_policy,
+    check_matching_stimulus,
     choose_validation_clips,
+    compute_data_info,
     distributed_context,
+    make_movie_dataloader,
     responses_time_major,
     test_batch_size,
 )
-from openretina_core.movie_dataset import MovieDataset, make_movie_dataloader
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.errata import effective_eye
 

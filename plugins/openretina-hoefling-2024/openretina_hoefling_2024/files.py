@@ -45,7 +45,7 @@ def _locate(
     data_dir: str | Path | None,
     download: bool,
 ) -> Path:
-    from openretina_core.download import fetch_dataset
+    from openretina_core.files import fetch_dataset
     from openretina_hoefling_2024.card import INFO
 
     source = path if path is not None else data_dir

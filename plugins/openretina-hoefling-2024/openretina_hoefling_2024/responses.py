@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core.containers import ResponsesTrainTestSplit
+from openretina_core.data import ResponsesTrainTestSplit
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.errata import effective_eye
 from openretina_hoefling_2024.files import locate_responses
@@ -153,7 +153,7 @@ def load_responses(
     import h5py
     from tqdm.auto import tqdm
 
-    from openretina_core.progress import progress_enabled
+    from openretina_core.files import progress_enabled
 
     if response_type not in c.RESPONSE_TYPES:
         raise ValueError(f"response_type must be one of {c.RESPONSE_TYPES}, got {response_type!r}")

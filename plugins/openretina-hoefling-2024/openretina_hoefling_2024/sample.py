@@ -2,7 +2,7 @@
 
 ``write_sample(root)`` writes ``<root>/stimuli/rgc_natstim_18x16_joint_normalized_2024-01-11.pkl`` (a white-
 noise "movie" with the real keys and shapes) and ``<root>/responses/rgc_natstim_2024-08-14.h5`` (fields with
-the real keys). Each field's natural-movie traces come from an LN model (``openretina_core.simulate``) driven
+the real keys). Each field's natural-movie traces come from an LN model (``openretina_core.data``) driven
 by the movie exactly as that field saw it: clips in its sequence order, test blocks in between, mirrored for
 left eyes. The rate is sampled at an imaging rate of ~7.8 Hz with per-ROI scan-line offsets and one trigger
 every ~4.97 s, so the loader's resampling and splitting are exercised end to end and a spike-triggered
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from attrs import define
 
-from openretina_core.info import SyntheticSample
-from openretina_core.simulate import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.data import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.registry import SyntheticSample
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.filtering import QualityFilter
 

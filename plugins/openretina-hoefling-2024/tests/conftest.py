@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry import SyntheticSample
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry import SyntheticSample
 from openretina_core.testing import DatasetPluginContract
 
 

@@ -10,7 +10,7 @@ import torch
 from openretina_hoefling_2024 import dataloaders as dl_module
 from openretina_hoefling_2024.dataloaders import natmov_dataloaders_v2
 
-from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
+from openretina_core.data import MoviesTrainTestSplit, ResponsesTrainTestSplit
 
 H, W = 4, 6
 COLUMN = 10000.0  # pixel value offset per width column, to see mirroring

@@ -11,7 +11,7 @@ from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.responses import get_all_responses, load_responses, split_natural
 from openretina_hoefling_2024.roi import roi_coordinates
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry import SyntheticSample
 
 SESSIONS = ("session_1_ventral1_20200226", "session_2_ventral2_20200626", "session_3_ventral2_20200707")
 TIMING = {"natural": (4.9666667, 150, 1), "chirp": (32.99, 990, 2), "mb": (4.054, 123, 1)}

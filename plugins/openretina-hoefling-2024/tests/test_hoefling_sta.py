@@ -19,16 +19,15 @@ from openretina_hoefling_2024.responses import get_all_responses
 from openretina_hoefling_2024.stimuli import get_all_movies
 
 from openretina_core import get_dataloaders
-from openretina_core.containers import ResponsesTrainTestSplit
-from openretina_core.info import SyntheticSample
-from openretina_core.simulate import filter_correlation, spike_triggered_average
+from openretina_core.data import ResponsesTrainTestSplit, filter_correlation, spike_triggered_average
+from openretina_core.registry import SyntheticSample
 
 MIN_MEDIAN_CORRELATION = 0.55
 MAX_MISALIGNED_CORRELATION = 0.2
 
 
 def fast_sta(batches: Any, filter_length: int) -> np.ndarray:
-    """``openretina_core.simulate.spike_triggered_average`` computed with one matrix product per lag.
+    """``openretina_core.data.spike_triggered_average`` computed with one matrix product per lag.
 
     Same estimate (bins with a full history inside each chunk, response-weighted mean minus the mean
     stimulus), in float32 without the 6-D lag tensor, so a whole session takes a fraction of a second.

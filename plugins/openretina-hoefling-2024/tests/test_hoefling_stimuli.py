@@ -10,7 +10,7 @@ import pytest
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.stimuli import get_all_movies, load_movies
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry import SyntheticSample
 
 
 def test_movie_layout_and_metadata(hoefling_sample: SyntheticSample) -> None:

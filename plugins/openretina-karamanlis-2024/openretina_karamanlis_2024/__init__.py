@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import openretina_core
-from openretina_core.lazy import LazyFunction, lazy_exports
+from openretina_core.registry import LazyFunction, lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "get_karamanlis_dataloaders": "openretina_karamanlis_2024.dataloaders",
@@ -28,7 +28,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 @openretina_core.hookimpl
 def register_datasets(register: Callable[[Any], None]) -> None:
-    from openretina_core.info import DatasetSpec
+    from openretina_core.registry import DatasetSpec
     from openretina_karamanlis_2024.card import INFO
 
     register(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openretina_core.info import DatasetInfo, RemoteFile
+from openretina_core.registry import DatasetInfo, RemoteFile
 from openretina_karamanlis_2024.constants import (
     DATA_DOI,
     DATASET_ID,

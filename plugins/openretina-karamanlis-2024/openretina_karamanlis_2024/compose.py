@@ -170,7 +170,7 @@ class FixationComposer:
         """
         from tqdm.auto import tqdm
 
-        from openretina_core.progress import progress_enabled
+        from openretina_core.files import progress_enabled
 
         if len(images.shape) != 3:
             raise ValueError(f"{where}: images must be (n_img, Nx, Ny), received shape {tuple(images.shape)}")

@@ -25,7 +25,7 @@ from openretina_karamanlis_2024.movie_cache import dataset_cache
 
 def data_root(data_dir: str | os.PathLike[str] | None, download: bool, species: str) -> Path:
     """``data_dir`` as given, or the cached copy of ``species``'s files (downloaded when ``download``)."""
-    from openretina_core.download import fetch_dataset
+    from openretina_core.files import fetch_dataset
     from openretina_karamanlis_2024.card import INFO
 
     folder = Path(data_dir) if data_dir is not None else None
@@ -59,7 +59,7 @@ def get_karamanlis_dataloaders(
     there. Other keyword arguments go to ``openretina_core.multiple_movies_dataloaders`` (e.g.
     ``allow_over_boundaries``, ``nan_policy``, ``num_workers``).
     """
-    from openretina_core.loaders import multiple_movies_dataloaders
+    from openretina_core.data import multiple_movies_dataloaders
     from openretina_karamanlis_2024.responses import responses_for_files
     from openretina_karamanlis_2024.stimuli import stimuli_for_files
 
@@ -98,7 +98,7 @@ def get_karamanlis_dataloaders(
         }
     )
     if device is not None:
-        from openretina_core.device import to_device
+        from openretina_core.data import to_device
 
         return to_device(loaders, device)
     return loaders

@@ -191,7 +191,7 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
 
     Members are validated first by the core's archive checks (absolute paths, ``..``, links, archive bombs).
     """
-    from openretina_core.archives import list_members
+    from openretina_core.files import list_members
 
     stat = archive.stat()
     token = hashlib.sha256(

@@ -33,7 +33,7 @@ def dataset_cache(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """``cache_dir`` or ``<openretina cache>/karamanlis_2024``: holds derived movies and extracted files."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    from openretina_core.download import cache_root
+    from openretina_core.files import cache_root
 
     return cache_root() / DATASET_ID
 

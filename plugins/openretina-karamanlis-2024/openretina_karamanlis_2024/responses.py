@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core.containers import ResponsesTrainTestSplit
+from openretina_core.data import ResponsesTrainTestSplit
 from openretina_karamanlis_2024.constants import FRAME_RATE_HZ, KEY_FROZEN_BIN, KEY_RUNNING_BIN, TEST_NAME
 from openretina_karamanlis_2024.layout import SessionFile, default_extract_root, find_session_files
 from openretina_karamanlis_2024.movie_cache import dataset_cache

@@ -9,7 +9,7 @@
 
 Files are MATLAB v7.3 lookalikes (HDF5 with a 512-byte MATLAB header and ``MATLAB_class`` attributes), with
 the real keys and axis orders. Images are smaller than the real 768x1024 (the screen stays 600x800), and
-fixations push them across every screen edge. Responses come from ``openretina_core.simulate``'s LN model
+fixations push them across every screen edge. Responses come from ``openretina_core.data``'s LN model
 applied to the z-scored 60x80 movie the loader returns, so a spike-triggered average recovers the filters.
 
 Images are zero-mean contrast values stored as ``int8``: uncovered screen pixels are 0, so with such images
@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry import SyntheticSample
 from openretina_karamanlis_2024.compose import FixationComposer
 from openretina_karamanlis_2024.constants import (
     DEFAULT_TARGET_SIZE,
@@ -106,7 +106,7 @@ def simulate_session(
     seed: int,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The file's datasets (h5py order) and the LN filters ``(N, 1, K, H, W)`` behind the responses."""
-    from openretina_core.simulate import make_lnp_model, simulate_responses
+    from openretina_core.data import make_lnp_model, simulate_responses
 
     height, width = composer.target_size
     blocks, frames = running.shape[:2]

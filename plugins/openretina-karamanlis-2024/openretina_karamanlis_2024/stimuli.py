@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from openretina_core.containers import MoviesTrainTestSplit
+from openretina_core.data import MoviesTrainTestSplit
 from openretina_karamanlis_2024.compose import FixationComposer
 from openretina_karamanlis_2024.constants import (
     DEFAULT_TARGET_SIZE,
@@ -235,7 +235,7 @@ def make_composer(target_size: Sequence[int], device: str | torch.device | None)
     """CPU unless ``device`` is given; then the device the core's device hook chooses for it."""
     chosen = None
     if device is not None:
-        from openretina_core.device import resolve_device
+        from openretina_core.data import resolve_device
 
         chosen = resolve_device(device)
     return FixationComposer(target_size, device=chosen)

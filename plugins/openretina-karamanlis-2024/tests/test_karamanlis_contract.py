@@ -18,8 +18,8 @@ import torch
 from openretina_karamanlis_2024 import get_karamanlis_dataloaders, load_all_responses, load_all_stimuli
 from openretina_karamanlis_2024.sample import MARMOSET, MOUSE, MOUSE_WITHOUT_FILE, MOUSE_ZIPPED
 
-from openretina_core.info import SyntheticSample
-from openretina_core.simulate import filter_correlation, spike_triggered_average
+from openretina_core.data import filter_correlation, spike_triggered_average
+from openretina_core.registry import SyntheticSample
 from openretina_core.testing import DatasetPluginContract
 
 

@@ -12,7 +12,7 @@ import pytest
 from openretina_karamanlis_2024 import get_karamanlis_dataloaders
 from openretina_karamanlis_2024.sample import MARMOSET, MOUSE, write_sample
 
-from openretina_core.testing_http import LocalFileServer, zip_folder
+from openretina_core.testing import LocalFileServer, zip_folder
 
 HF = "/datasets/open-retina/open-retina/resolve/main/gollisch_lab/karamanlis_2024/sessions"
 SMALL = {"blocks": 2, "frames_per_block": 120, "frozen_frames": 40, "trials": 2, "image_shape": (80, 110)}

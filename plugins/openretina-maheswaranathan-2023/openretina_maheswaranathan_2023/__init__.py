@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from openretina_core import hookimpl
-from openretina_core.lazy import LazyFunction, lazy_exports
+from openretina_core.registry import LazyFunction, lazy_exports
 
 _LAZY = {
     "get_maheswaranathan_dataloaders": ".dataloaders",
@@ -29,7 +29,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 @hookimpl
 def register_datasets(register: Callable[[Any], None]) -> None:
-    from openretina_core.info import DatasetSpec
+    from openretina_core.registry import DatasetSpec
     from openretina_maheswaranathan_2023.constants import DEFAULT_LOADER_OPTIONS, INFO
 
     register(

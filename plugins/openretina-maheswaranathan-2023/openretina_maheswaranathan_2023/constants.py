@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openretina_core.info import DatasetInfo, RemoteFile
+from openretina_core.registry import DatasetInfo, RemoteFile
 
 DATASET_ID = "maheswaranathan_2023"
 DISTRIBUTION = "openretina-maheswaranathan-2023"

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from openretina_core.download import fetch_dataset
-from openretina_core.loaders import DataLoaders, multiple_movies_dataloaders
+from openretina_core.data import DataLoaders, multiple_movies_dataloaders
+from openretina_core.files import fetch_dataset
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
     DEFAULT_RESPONSE_TYPE,
@@ -65,7 +65,7 @@ def get_maheswaranathan_dataloaders(
     Each session's train movie is cut into clips of ``clip_length`` frames (0.9 s at 100 Hz) of which
     ``num_val_clips`` random ones (drawn with ``seed``) form the validation set; train samples are chunks of
     ``train_chunk_size`` frames; the repeated test movie is one sample under the key ``"test"``. Further
-    keyword options go to :func:`openretina_core.loaders.multiple_movies_dataloaders` (e.g.
+    keyword options go to :func:`openretina_core.data.multiple_movies_dataloaders` (e.g.
     ``val_clip_indices``, ``allow_over_boundaries``, ``nan_policy``, ``num_workers``, ``pin_memory``).
     """
     check_stim_type(stim_type)

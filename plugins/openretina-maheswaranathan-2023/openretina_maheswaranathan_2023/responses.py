@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from openretina_core.containers import ResponsesTrainTestSplit
+from openretina_core.data import ResponsesTrainTestSplit
 from openretina_maheswaranathan_2023.constants import (
     DEFAULT_RESPONSE_TYPE,
     DEFAULT_STIM_TYPE,

@@ -5,7 +5,7 @@
 ``interneuron_data/`` folder the loaders must ignore). Stimuli are 50x50 frames at 100 Hz made of 5-pixel
 checks, new every frame, so a spike-triggered average recovers the model's filters: ``naturalscene``
 has 1/f-correlated gray levels, ``whitenoise`` binary checks. Both are stored gzip-compressed (a few MB per
-file). Responses come from :mod:`openretina_core.simulate`: ``binned`` = Poisson spike counts per 10-ms bin,
+file). Responses come from :mod:`openretina_core.data`: ``binned`` = Poisson spike counts per 10-ms bin,
 ``firing_rate_Xms`` = those counts smoothed by a Gaussian of X ms, in spikes/s. As in the real files the test
 responses and repeats are one bin longer than the test stimulus; the first session stores its repeats as
 ``test/repeats/cellNN`` (spike counts), the others as ``test/repeats/<response_type>``.
@@ -19,8 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from openretina_core.info import SyntheticSample
-from openretina_core.simulate import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.data import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.registry import SyntheticSample
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
     FRAME_RATE_HZ,
@@ -160,7 +160,7 @@ def write_sample(
 
     ``data_dir`` of the result is ``<root>/neural_code_data`` (what ``data_dir=`` of the loaders expects);
     ``filters[session]`` is ``(cells, 1, filter_length, 50, 50)``, lag-indexed (see
-    :mod:`openretina_core.simulate`), valid for both stimulus files of a session (same cells).
+    :mod:`openretina_core.data`), valid for both stimulus files of a session (same cells).
     """
     names = session_names(n_sessions)
     if n_cells is None:

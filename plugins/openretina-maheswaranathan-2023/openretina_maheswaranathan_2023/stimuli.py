@@ -9,7 +9,7 @@ from pathlib import Path
 
 import h5py
 
-from openretina_core.containers import MoviesTrainTestSplit
+from openretina_core.data import MoviesTrainTestSplit
 from openretina_maheswaranathan_2023.constants import (
     DEFAULT_STIM_TYPE,
     TEST_NAME,

@@ -17,7 +17,7 @@ from openretina_maheswaranathan_2023 import (
 )
 from openretina_maheswaranathan_2023.constants import RESPONSE_TYPES
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry import SyntheticSample
 
 CELLNN_SESSION, TYPED_SESSION = "15-10-07", "15-11-21a"
 

@@ -9,9 +9,9 @@ import pytest
 from openretina_maheswaranathan_2023 import get_maheswaranathan_dataloaders, write_sample
 from openretina_maheswaranathan_2023.constants import HF_ARCHIVE_URL
 
-from openretina_core.info import SyntheticSample
-from openretina_core.simulate import filter_correlation, spike_triggered_average
-from openretina_core.testing_http import zip_folder
+from openretina_core.data import filter_correlation, spike_triggered_average
+from openretina_core.registry import SyntheticSample
+from openretina_core.testing import zip_folder
 
 # Measured over seeds 0-2 (one epoch of train batches = 60 of 80 clips): mean correlation per session 0.72-0.76
 # for both combinations below, single cells >= 0.69; against another cell's filter |mean| <= 0.1. The
@@ -64,7 +64,7 @@ def test_seed_page_call_downloads_from_the_published_url(
     """
     from urllib.parse import urlsplit
 
-    from openretina_core.testing_http import LocalFileServer
+    from openretina_core.testing import LocalFileServer
 
     sample = write_sample(tmp_path / "source", seed=4, n_sessions=1, n_train=4500, n_test=300)
     archive_path = urlsplit(HF_ARCHIVE_URL).path

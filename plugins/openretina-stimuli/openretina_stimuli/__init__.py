@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import openretina_core
-from openretina_core.lazy import LazyFunction, lazy_exports
+from openretina_core.registry import LazyFunction, lazy_exports
 from openretina_stimuli.constants import GENERATORS
 
 _EXPORTS: dict[str, str] = {

@@ -1,6 +1,6 @@
 """Turn a generated stimulus into a small dataset with known ground truth (for tests and demos).
 
-The responses come from openretina-core's LN-Poisson model (``openretina_core.simulate``), so a model or a
+The responses come from openretina-core's LN-Poisson model (``openretina_core.data``), so a model or a
 spike-triggered average trained on the result can recover the model's filters.
 """
 
@@ -10,8 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
-from openretina_core.simulate import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.data import (
+    LNPModel,
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    make_lnp_model,
+    simulate_responses,
+)
 
 
 def _time_major(movie: Any) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from openretina_stimuli import generate_noise_stimulus, make_stimulus_dataset
 
 from openretina_core import check_matching_stimulus, multiple_movies_dataloaders
-from openretina_core.simulate import (
+from openretina_core.data import (
     filter_correlation,
     make_lnp_model,
     simulate_responses,

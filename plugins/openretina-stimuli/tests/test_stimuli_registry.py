@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import openretina_core
-from openretina_core.plugins import reset_plugin_state
-from openretina_core.registry import get_stimulus_spec, reset_registry
+from openretina_core.registry import get_stimulus_spec, reset_plugin_state, reset_registry
 
 EXPECTED = {
     "chirp": (2, 990, 6, 5),
@@ -68,8 +67,7 @@ def test_unknown_generator_lists_installed_ones(fresh_registry: None) -> None:
 
 
 def test_a_lab_plugin_adds_its_own_generator(fresh_registry: None) -> None:
-    from openretina_core.plugins import get_plugin_manager
-    from openretina_core.registry import DuplicateNameError
+    from openretina_core.registry import DuplicateNameError, get_plugin_manager
 
     def looming_disc(shape: tuple[int, int, int, int], seed: int = 0) -> np.ndarray:
         _, t, h, w = shape

@@ -14,7 +14,7 @@ import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
-from openretina_core.info import RemoteFile
+from openretina_core.registry.specs import RemoteFile
 
 MIRROR_ENV = "OPENRETINA_MIRROR_URL"
 

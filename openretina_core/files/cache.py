@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 from attrs import asdict, define
 
-from openretina_core.hosts import check_relative_path
-from openretina_core.info import RemoteFile
-from openretina_core.progress import byte_bar
+from openretina_core.files.hosts import check_relative_path
+from openretina_core.files.progress import byte_bar
+from openretina_core.registry.specs import RemoteFile
 
 logger = logging.getLogger(__name__)
 

@@ -277,8 +277,8 @@ import hashlib, json, os, sys, time, types
 package = types.ModuleType("openretina_core")
 package.__path__ = [sys.argv[1]]
 sys.modules["openretina_core"] = package
-from openretina_core.download import fetch_dataset
-from openretina_core.info import DatasetInfo, RemoteFile
+from openretina_core.files.download import fetch_dataset
+from openretina_core.registry.specs import DatasetInfo, RemoteFile
 spec, go = json.loads(sys.argv[2]), sys.argv[3]
 info = DatasetInfo(id=spec["id"], title=spec["title"], authors=spec["authors"], year=spec["year"],
                    files=[RemoteFile(**f) for f in spec["files"]])

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from openretina_core import registry
+from openretina_core.registry import tables as registry
 
 
 @click.group()
@@ -107,7 +107,7 @@ def info_command(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plugins_command(as_json: bool) -> None:
     """Installed plugins with their versions, hooks and load errors."""
-    from openretina_core.plugins import get_plugin_state
+    from openretina_core.registry.manager import get_plugin_state
 
     state = get_plugin_state()
     registry.list_datasets()  # run the register hooks so their failures are recorded too
@@ -141,7 +141,7 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--device", default=None, help="cpu, cuda, auto (default: keep batches on the CPU).")
 def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int, device: str | None) -> None:
     """Write each installed dataset's synthetic sample, load it by name, run one epoch, save a figure."""
-    from openretina_core.demo import format_table, run_demo
+    from openretina_core.cli.demo import format_table, run_demo
 
     out = output or Path(tempfile.mkdtemp(prefix="openretina-demo-"))
     try:
@@ -154,7 +154,7 @@ def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int
 
 
 def _register_optional_groups() -> None:
-    from openretina_core.cli_cache import register_commands
+    from openretina_core.cli.cache_commands import register_commands
 
     register_commands(main)
 

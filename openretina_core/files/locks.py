@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from openretina_core.cache import meta_path, partial_dir
+from openretina_core.files.cache import meta_path, partial_dir
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import attrs
 
-from openretina_core.info import DatasetSpec, StimulusSpec
+from openretina_core.registry.manager import PluginLoadWarning, PluginState, get_plugin_state, strict_mode
+from openretina_core.registry.specs import DatasetInfo, DatasetSpec, StimulusSpec
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class DuplicateNameError(ValueError):
 
 @attrs.define
 class _Tables:
+    built_from: PluginState  # the tables are valid for this plugin state only
     datasets: dict[str, DatasetSpec] = attrs.field(factory=dict)
     stimuli: dict[str, StimulusSpec] = attrs.field(factory=dict)
 
@@ -52,27 +54,25 @@ _lock = threading.RLock()
 
 
 def reset_registry() -> None:
-    """Forget the tables so they are rebuilt from the current plugin manager on next use."""
+    """Forget the tables so they are rebuilt on next use (after a plugin changed what it registers).
+
+    Replacing the plugin state (``reset_plugin_state``) needs no call here: tables remember the state they were
+    built from and are rebuilt when it changes.
+    """
     global _tables
     with _lock:
         _tables = None
 
 
-def _origin(impl: Any) -> tuple[str | None, str | None, str]:
-    from openretina_core.plugins import plugin_distribution
-
-    dist, version = plugin_distribution(impl.plugin)
-    return dist, version, impl.plugin_name
-
-
 def _collect(
-    hook_name: str, make_register: Callable[[str | None, str | None, str], Callable[[Any], None]]
+    state: PluginState,
+    hook_name: str,
+    make_register: Callable[[str | None, str | None, str], Callable[[Any], None]],
 ) -> None:
-    from openretina_core.plugins import PluginLoadWarning, get_plugin_manager, strict_mode
-
-    caller = getattr(get_plugin_manager().hook, hook_name)
+    caller = getattr(state.manager.hook, hook_name)
     for impl in caller.get_hookimpls():  # registration order
-        dist, version, plugin_name = _origin(impl)
+        dist, version = state.distribution_of(impl.plugin)
+        plugin_name = impl.plugin_name
         try:
             impl.function(register=make_register(dist, version, plugin_name))
         except DuplicateNameError:
@@ -87,8 +87,8 @@ def _collect(
             )
 
 
-def _build_tables() -> _Tables:
-    tables = _Tables()
+def _build_tables(state: PluginState) -> _Tables:
+    tables = _Tables(built_from=state)
 
     def dataset_register(dist: str | None, version: str | None, plugin_name: str) -> Callable[[Any], None]:
         def register(spec: DatasetSpec) -> None:
@@ -119,16 +119,17 @@ def _build_tables() -> _Tables:
 
         return register
 
-    _collect("register_datasets", dataset_register)
-    _collect("register_stimuli", stimulus_register)
+    _collect(state, "register_datasets", dataset_register)
+    _collect(state, "register_stimuli", stimulus_register)
     return tables
 
 
 def _get_tables() -> _Tables:
     global _tables
+    state = get_plugin_state()
     with _lock:
-        if _tables is None:
-            _tables = _build_tables()
+        if _tables is None or _tables.built_from is not state:
+            _tables = _build_tables(state)
         return _tables
 
 
@@ -178,3 +179,13 @@ def get_stimulus_spec(name: str) -> StimulusSpec:
     close = difflib.get_close_matches(name, known, n=3)
     suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownStimulusError(f"unknown stimulus generator {name!r}.{suggestion} {hint}")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The dataset card of a registered dataset (citation, species, modality, rates, files, ...)."""
+    return get_dataset_spec(name).info
+
+
+def get_stimulus(name: str, **params: Any) -> Any:
+    """Generate a registered artificial stimulus, e.g. ``get_stimulus("gratings", shape=(2, 30, 16, 18))``."""
+    return get_stimulus_spec(name).generate(**params)

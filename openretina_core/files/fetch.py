@@ -30,8 +30,8 @@ from urllib.request import url2pathname
 
 from attrs import define
 
-from openretina_core.partials import meta_of
-from openretina_core.progress import byte_bar
+from openretina_core.files.partials import meta_of
+from openretina_core.files.progress import byte_bar
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Locate a dataset's files: a user's folder, or the cache, downloading and verifying them when asked.
 
-``fetch_dataset`` is the one entry point every plugin uses. For each :class:`~openretina_core.info.RemoteFile`
+``fetch_dataset`` is the one entry point every plugin uses. For each :class:`~openretina_core.registry.specs.RemoteFile`
 it trusts a cached file whose stamp is unchanged, otherwise re-hashes it; downloads missing files (from a lab
 mirror, or each published URL in turn) into a process-unique partial file, verifies the hash computed while
 streaming, and renames it into place; then extracts archives. Everything is checked locally first, so a fully
@@ -15,9 +15,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from openretina_core import locks, partials
-from openretina_core.archives import check_extracted, extract_archive, is_extracted, read_marker
-from openretina_core.cache import (
+from openretina_core.files import locks, partials
+from openretina_core.files.archives import check_extracted, extract_archive, is_extracted, read_marker
+from openretina_core.files.cache import (
     CACHE_ENV,
     FileState,
     cache_root,
@@ -28,7 +28,7 @@ from openretina_core.cache import (
     read_record,
     stamp_record,
 )
-from openretina_core.fetch import (
+from openretina_core.files.fetch import (
     DiskFullError,
     DownloadError,
     FetchResult,
@@ -36,8 +36,8 @@ from openretina_core.fetch import (
     UrlFailedError,
     download_url,
 )
-from openretina_core.hosts import candidate_urls
-from openretina_core.info import DatasetInfo, RemoteFile
+from openretina_core.files.hosts import candidate_urls
+from openretina_core.registry.specs import DatasetInfo, RemoteFile
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def fetch_dataset(
 
 def prepare_dataset(name: str, *, groups: Iterable[str] | None = None) -> Path:
     """Download a registered dataset before training (once, e.g. on a login node or in ``prepare_data``)."""
-    from openretina_core.registry import get_dataset_spec
+    from openretina_core.registry.tables import get_dataset_spec
 
     return fetch_dataset(get_dataset_spec(name).info, download=True, groups=groups)
 

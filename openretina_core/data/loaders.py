@@ -14,9 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit, check_matching_stimulus
-from openretina_core.data_info import compute_data_info
-from openretina_core.movie_dataset import MovieDataset, make_movie_dataloader
+from openretina_core.data.containers import (
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    check_matching_stimulus,
+)
+from openretina_core.data.data_info import compute_data_info
+from openretina_core.data.movie_dataset import MovieDataset
+from openretina_core.data.sampler import make_movie_dataloader
 
 logger = logging.getLogger(__name__)
 

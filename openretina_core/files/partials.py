@@ -21,8 +21,8 @@ import time
 import uuid
 from pathlib import Path
 
-from openretina_core.cache import partial_dir
-from openretina_core.hosts import check_relative_path
+from openretina_core.files.cache import partial_dir
+from openretina_core.files.hosts import check_relative_path
 
 logger = logging.getLogger(__name__)
 

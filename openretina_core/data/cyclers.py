@@ -19,14 +19,14 @@ from typing import Any
 import torch
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, get_worker_info
 
-from openretina_core.movie_dataset import derived_seed
+from openretina_core.data.sampler import derived_seed
 
 # A session's p-th pass in cycler epoch e runs its sampler at epoch e * PASS_STRIDE + p.
 PASS_STRIDE = 1 << 20
 
 
 def _unwrap(loader: Any) -> tuple[Any, torch.device | None]:
-    from openretina_core.device import DeviceDataLoader
+    from openretina_core.data.device import DeviceDataLoader
 
     if isinstance(loader, DeviceDataLoader):
         return loader.loader, loader.device
@@ -45,8 +45,9 @@ def iter_batches(loader: Any) -> Iterator[Any]:
     sampler and the dataset's batched ``__getitems__``: the same batches in the same order as iterating the
     DataLoader, without its per-batch machinery (~10 % of a small batch's cost). For those, the pass's index
     work is planned here, at once; any other loader is only iterated once its first batch is asked for."""
-    from openretina_core.device import move_batch
-    from openretina_core.movie_dataset import MovieDataset, MovieSampler, passthrough_collate
+    from openretina_core.data.device import move_batch
+    from openretina_core.data.movie_dataset import MovieDataset, passthrough_collate
+    from openretina_core.data.sampler import MovieSampler
 
     inner, device = _unwrap(loader)
     direct = (
@@ -274,7 +275,7 @@ class CyclerDataLoader(DataLoader):
         self._epoch = int(epoch)
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        from openretina_core.device import move_batch
+        from openretina_core.data.device import move_batch
 
         self.cycler.set_epoch(self._epoch)
         self._epoch += 1

@@ -18,7 +18,7 @@ from typing import Any
 import pluggy
 from attrs import define, field
 
-from openretina_core import hookspecs
+from openretina_core.registry import hookspecs
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ STRICT_ENV = "OPENRETINA_STRICT_PLUGINS"
 ALLOW_ENV = "OPENRETINA_PLUGINS"
 BLOCK_ENV = "OPENRETINA_BLOCK_PLUGINS"
 
-DEFAULT_PLUGINS = ("openretina_core.default_plugins.device",)
+DEFAULT_PLUGINS = ("openretina_core.registry.default_plugins.device",)
 
 
 class PluginLoadWarning(UserWarning):
@@ -76,6 +76,14 @@ class PluginState:
 
     def failures(self) -> list[LoadedPlugin]:
         return [p for p in self.loaded if p.error is not None]
+
+    def distribution_of(self, plugin: object) -> tuple[str | None, str | None]:
+        """The (distribution, version) of a registered plugin object, when it came from an entry point."""
+        name = self.manager.get_name(plugin)
+        for record in self.loaded:
+            if record.name == name:
+                return record.distribution, record.version
+        return None, None
 
 
 def build_plugin_manager(load_entry_points: bool = True) -> PluginState:
@@ -152,20 +160,10 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reset_plugin_state(state: PluginState | None = None) -> None:
-    """Replace (or drop, to rebuild lazily) the process-wide state; used by tests and after installs."""
-    global _state
-    from openretina_core import registry
+    """Replace (or drop, to rebuild lazily) the process-wide state; used by tests and after installs.
 
+    The name tables notice the new state on their next use and rebuild themselves.
+    """
+    global _state
     with _lock:
         _state = state
-    registry.reset_registry()
-
-
-def plugin_distribution(plugin: object) -> tuple[str | None, str | None]:
-    """The (distribution, version) of a registered plugin object, when it came from an entry point."""
-    state = get_plugin_state()
-    name = state.manager.get_name(plugin)
-    for record in state.loaded:
-        if record.name == name:
-            return record.distribution, record.version
-    return None, None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from openretina_core.hookspecs import hookimpl
+from openretina_core.registry.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import torch

@@ -14,7 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     import torch
 
-    from openretina_core.info import DatasetSpec, StimulusSpec
+    from openretina_core.registry.specs import DatasetSpec, StimulusSpec
 
 PROJECT_NAME = "openretina"
 ENTRY_POINT_GROUP = "openretina"

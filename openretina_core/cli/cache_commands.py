@@ -1,6 +1,6 @@
 """CLI commands for the download cache: ``download``, ``verify`` and ``cache info|clean``.
 
-The lead's ``openretina_core.cli`` adds them to its group through :func:`register_commands`.
+The lead's ``openretina_core.cli.commands`` adds them to its group through :func:`register_commands`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import click
 
-from openretina_core.info import DatasetInfo
+from openretina_core.registry.specs import DatasetInfo
 
 
 def _size(nbytes: int) -> str:
@@ -23,7 +23,7 @@ def _size(nbytes: int) -> str:
 
 
 def _info(name: str) -> DatasetInfo:
-    from openretina_core.registry import UnknownDatasetError, get_dataset_spec
+    from openretina_core.registry.tables import UnknownDatasetError, get_dataset_spec
 
     try:
         return get_dataset_spec(name).info
@@ -51,7 +51,7 @@ def _groups(info: DatasetInfo, species: Iterable[str]) -> list[str] | None:
 @click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
 def download_command(name: str, species: tuple[str, ...]) -> None:
     """Download (and verify, and extract) dataset NAME into the cache; run it before training."""
-    from openretina_core.download import fetch_dataset, select_files
+    from openretina_core.files.download import fetch_dataset, select_files
 
     info = _info(name)
     groups = _groups(info, species)
@@ -68,7 +68,7 @@ def download_command(name: str, species: tuple[str, ...]) -> None:
 @click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
 def verify_command(name: str, species: tuple[str, ...]) -> None:
     """Re-hash every cached file of NAME; exit status 1 if any is corrupt."""
-    from openretina_core.download import verify_dataset
+    from openretina_core.files.download import verify_dataset
 
     info = _info(name)
     states = verify_dataset(info, _groups(info, species))
@@ -100,7 +100,7 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def cache_info_command(name: str | None, as_json: bool) -> None:
     """Where the cache is, and what is in it (per dataset, or per file of NAME)."""
-    from openretina_core.cache import cache_root, cached_files, check_dataset_id, list_cached
+    from openretina_core.files.cache import cache_root, cached_files, check_dataset_id, list_cached
 
     root = cache_root()
     usages = list_cached(root)
@@ -149,7 +149,7 @@ def cache_info_command(name: str | None, as_json: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def cache_clean_command(name: str | None, clean_all: bool, partial: bool, yes: bool) -> None:
     """Delete NAME's cached files (or --all, or only --partial downloads)."""
-    from openretina_core.cache import cache_root, clean_dataset, clean_partials, list_cached
+    from openretina_core.files.cache import cache_root, clean_dataset, clean_partials, list_cached
 
     root = cache_root()
     if partial:

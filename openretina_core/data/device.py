@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from openretina_core.plugins import get_plugin_manager
+from openretina_core.registry.manager import get_plugin_manager
 
 
 def resolve_device(requested: str | torch.device | None = None) -> torch.device:
@@ -112,7 +112,7 @@ def to_device(
     data_info = dict(getattr(loaders, "data_info", {}))
     data_info["device"] = str(target)
     data_info["kept_on_device"] = bool(keep_on_device and target.type != "cpu")
-    from openretina_core.loaders import DataLoaders
+    from openretina_core.data.loaders import DataLoaders
 
     out = DataLoaders(wrapped, data_info=data_info)
     return out

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
+from openretina_core.data.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
 
 logger = logging.getLogger(__name__)
 

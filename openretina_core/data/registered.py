@@ -1,4 +1,4 @@
-"""The public entry points: load any registered dataset (or a user's ``BaseDataLoader``) by one call."""
+"""The data path's front door: loaders for any registered dataset (or a user's ``BaseDataLoader``) by one call."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 import torch
 
-from openretina_core.info import DatasetInfo
-from openretina_core.registry import get_dataset_spec, get_stimulus_spec
+from openretina_core.registry.tables import get_dataset_spec
 
 
 def get_dataloaders(
@@ -29,8 +28,8 @@ def get_dataloaders(
     ``"auto"`` picks CUDA when available; any device name moves every batch there (through the device hooks).
     Other keyword arguments are the dataset's own options (e.g. ``species=``, ``stim_type=``).
     """
-    from openretina_core.base_dataloader import BaseDataLoader
-    from openretina_core.device import to_device
+    from openretina_core.data.base_dataloader import BaseDataLoader
+    from openretina_core.data.device import to_device
 
     if isinstance(name, BaseDataLoader):
         if data_dir is not None or download:
@@ -45,13 +44,3 @@ def get_dataloaders(
     if device is None:
         return loaders
     return to_device(loaders, device, keep_on_device=keep_on_device)
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """The dataset card of a registered dataset (citation, species, modality, rates, files, ...)."""
-    return get_dataset_spec(name).info
-
-
-def get_stimulus(name: str, **params: Any) -> Any:
-    """Generate a registered artificial stimulus, e.g. ``get_stimulus("gratings", shape=(2, 30, 16, 18))``."""
-    return get_stimulus_spec(name).generate(**params)

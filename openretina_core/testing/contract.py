@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 
-from openretina_core.info import SyntheticSample
+from openretina_core.registry.specs import SyntheticSample
 
 
 class DatasetPluginContract:
@@ -30,7 +30,7 @@ class DatasetPluginContract:
     @pytest.fixture(scope="class")
     @classmethod
     def sample(cls, tmp_path_factory: pytest.TempPathFactory) -> SyntheticSample:
-        from openretina_core.registry import get_dataset_spec
+        from openretina_core.registry.tables import get_dataset_spec
 
         spec = get_dataset_spec(cls.dataset_id)
         if spec.write_sample is None:
@@ -46,7 +46,7 @@ class DatasetPluginContract:
     def loaders(cls, sample: SyntheticSample) -> Any:
         import os
 
-        from openretina_core import get_dataloaders
+        from openretina_core.data.registered import get_dataloaders
 
         previous = os.environ.get("OPENRETINA_OFFLINE")
         os.environ["OPENRETINA_OFFLINE"] = "1"
@@ -64,14 +64,14 @@ class DatasetPluginContract:
                 os.environ["OPENRETINA_OFFLINE"] = previous
 
     def test_registered_with_distribution(self) -> None:
-        from openretina_core import dataset_info, list_datasets
+        from openretina_core.registry.tables import dataset_info, list_datasets
 
         assert self.dataset_id in list_datasets()
         info = dataset_info(self.dataset_id)
         assert info.distribution, "the registry records which distribution registered the dataset"
 
     def test_info_is_complete(self) -> None:
-        from openretina_core import dataset_info
+        from openretina_core.registry.tables import dataset_info
 
         info = dataset_info(self.dataset_id)
         for field_name in (
@@ -108,7 +108,7 @@ class DatasetPluginContract:
             assert inputs.shape[0] == self.batch_size
 
     def test_missing_files_give_clear_error(self, tmp_path: Path) -> None:
-        from openretina_core import get_dataloaders
+        from openretina_core.data.registered import get_dataloaders
 
         empty = tmp_path / "empty_dataset_root"
         empty.mkdir()

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from attrs import define, field
 
-from openretina_core.cyclers import LongCycler
-from openretina_core.registry import get_dataset_spec, list_datasets
-from openretina_core.simulate import filter_correlation, spike_triggered_average
+from openretina_core.data.cyclers import LongCycler
+from openretina_core.data.simulate import filter_correlation, spike_triggered_average
+from openretina_core.registry.tables import get_dataset_spec, list_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def run_dataset_demo(name: str, workdir: Path, batch_size: int = 16, device: str
     """Write, load and iterate one dataset's synthetic sample; measure throughput and STA recovery."""
     from tqdm.auto import tqdm
 
-    from openretina_core.api import get_dataloaders
+    from openretina_core.data.registered import get_dataloaders
 
     spec = get_dataset_spec(name)
     if spec.write_sample is None:

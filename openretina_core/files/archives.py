@@ -29,9 +29,9 @@ from typing import IO, Any
 
 from attrs import define
 
-from openretina_core.cache import EXTRACT_MARKER, read_json, write_json_atomic
-from openretina_core.fetch import disk_space_error
-from openretina_core.progress import byte_bar
+from openretina_core.files.cache import EXTRACT_MARKER, read_json, write_json_atomic
+from openretina_core.files.fetch import disk_space_error
+from openretina_core.files.progress import byte_bar
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from openretina_core.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit, all_finite, as_float32
+from openretina_core.data.containers import (
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    all_finite,
+    as_float32,
+)
 
 
 class BaseDataLoader(Dataset, abc.ABC):
@@ -138,7 +143,7 @@ class BaseDataLoader(Dataset, abc.ABC):
 
     def get_dataloaders(self, batch_size: int = 32, **overrides: Any) -> Any:
         """The ``{"train", "validation", "test"}`` loader dict for this recording (one session)."""
-        from openretina_core.loaders import multiple_movies_dataloaders
+        from openretina_core.data.loaders import multiple_movies_dataloaders
 
         movies, responses = self.to_containers()
         clip_length = int(overrides.pop("clip_length", self.clip_length))

@@ -1,0 +1,124 @@
+"""The data wing: from arrays in memory to batches on a device.
+
+Owns the containers (train/test splits of movies and responses), the movie dataset and its batch gather, the
+sampler, the dataloader builder, ``LongCycler``/``ShortCycler``, ``BaseDataLoader``, data info, the device
+placement, ``get_dataloaders`` (the front door from a registry name) and the LN-Poisson simulator that plugins'
+synthetic samples use.
+
+Imports: ``openretina_core.registry`` only (never ``files``, ``cli`` or ``testing``). Plugins import from this
+module only: ``from openretina_core.data import multiple_movies_dataloaders, MoviesTrainTestSplit``.
+"""
+
+from typing import TYPE_CHECKING
+
+from openretina_core.registry.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from openretina_core.data.base_dataloader import BaseDataLoader
+    from openretina_core.data.containers import (
+        MoviesTrainTestSplit,
+        ResponsesTrainTestSplit,
+        all_finite,
+        as_float32,
+        check_matching_stimulus,
+        normalize_train_test_movies,
+    )
+    from openretina_core.data.cyclers import LongCycler, ShortCycler, iter_batches
+    from openretina_core.data.data_info import compute_data_info
+    from openretina_core.data.device import DeviceDataLoader, resolve_device, to_device
+    from openretina_core.data.loaders import (
+        NAN_POLICIES,
+        DataLoaders,
+        MovieStore,
+        apply_nan_policy,
+        choose_validation_clips,
+        distributed_context,
+        multiple_movies_dataloaders,
+        responses_time_major,
+        test_batch_size,
+    )
+    from openretina_core.data.movie_dataset import DataPoint, MovieDataset
+    from openretina_core.data.registered import get_dataloaders
+    from openretina_core.data.sampler import MovieSampler, make_movie_dataloader
+    from openretina_core.data.simulate import (
+        LNPModel,
+        filter_correlation,
+        make_lnp_model,
+        simulate_responses,
+        spike_triggered_average,
+    )
+
+_EXPORTS = {
+    "BaseDataLoader": ".base_dataloader",
+    **dict.fromkeys(
+        [
+            "MoviesTrainTestSplit",
+            "ResponsesTrainTestSplit",
+            "all_finite",
+            "as_float32",
+            "check_matching_stimulus",
+            "normalize_train_test_movies",
+        ],
+        ".containers",
+    ),
+    **dict.fromkeys(["LongCycler", "ShortCycler", "iter_batches"], ".cyclers"),
+    "compute_data_info": ".data_info",
+    **dict.fromkeys(["DeviceDataLoader", "resolve_device", "to_device"], ".device"),
+    **dict.fromkeys(
+        [
+            "NAN_POLICIES",
+            "DataLoaders",
+            "MovieStore",
+            "apply_nan_policy",
+            "choose_validation_clips",
+            "distributed_context",
+            "multiple_movies_dataloaders",
+            "responses_time_major",
+            "test_batch_size",
+        ],
+        ".loaders",
+    ),
+    **dict.fromkeys(["DataPoint", "MovieDataset"], ".movie_dataset"),
+    "get_dataloaders": ".registered",
+    **dict.fromkeys(["MovieSampler", "make_movie_dataloader"], ".sampler"),
+    **dict.fromkeys(
+        ["LNPModel", "filter_correlation", "make_lnp_model", "simulate_responses", "spike_triggered_average"],
+        ".simulate",
+    ),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "NAN_POLICIES",
+    "BaseDataLoader",
+    "DataLoaders",
+    "DataPoint",
+    "DeviceDataLoader",
+    "LNPModel",
+    "LongCycler",
+    "MovieDataset",
+    "MovieSampler",
+    "MovieStore",
+    "MoviesTrainTestSplit",
+    "ResponsesTrainTestSplit",
+    "ShortCycler",
+    "all_finite",
+    "apply_nan_policy",
+    "as_float32",
+    "check_matching_stimulus",
+    "choose_validation_clips",
+    "compute_data_info",
+    "distributed_context",
+    "filter_correlation",
+    "get_dataloaders",
+    "iter_batches",
+    "make_lnp_model",
+    "make_movie_dataloader",
+    "multiple_movies_dataloaders",
+    "normalize_train_test_movies",
+    "resolve_device",
+    "responses_time_major",
+    "simulate_responses",
+    "spike_triggered_average",
+    "test_batch_size",
+    "to_device",
+]
