@@ -183,9 +183,13 @@ def test_plugins_import_only_public_modules_of_the_core() -> None:
     assert not wrong, f"plugins must import only {sorted(PLUGIN_FACING)}:\n" + "\n".join(wrong)
 
 
-def test_wing_exports_resolve() -> None:
+def test_public_api_and_wing_exports_resolve() -> None:
     import importlib
 
+    import openretina_core as orc
+
+    for name in orc.__all__:
+        assert getattr(orc, name) is not None, f"openretina_core.{name}"
     for wing in ("registry", "data", "files", "testing"):
         module = importlib.import_module(f"{PACKAGE}.{wing}")
         for name in module.__all__:

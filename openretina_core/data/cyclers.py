@@ -17,7 +17,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, get_worker_info
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    get_worker_info,
+)
 
 from openretina_core.data.sampler import derived_seed
 
@@ -76,20 +83,65 @@ def iter_batches(loader: Any) -> Iterator[Any]:
     return batches if device is None else map(move_batch, batches, itertools.repeat(device))
 
 
+def cycle(iterable: Any) -> Iterator[Any]:
+    """Iterate ``iterable`` again and again, restarting it each time instead of caching its items
+    (``itertools.cycle`` would keep a whole pass of batches in memory). An empty iterable is an error."""
+    while True:
+        empty = True
+        for item in iterable:
+            empty = False
+            yield item
+        if empty:
+            raise ValueError("cycle(): the iterable yielded nothing, so it cannot be cycled")
+
+
 def _lazily(loader: Any) -> Iterator[Any]:
     yield from loader
 
 
-def _check_deterministic(key: str, loader: DataLoader) -> None:
-    sampler = getattr(loader, "sampler", None)
-    if isinstance(sampler, RandomSampler) and sampler.generator is None:
-        raise ValueError(
-            f"loader {key!r} uses a RandomSampler without a seeded generator, so DataLoader workers would each "
-            f"draw a different order (duplicated and lost batches). Pass generator=torch.Generator().manual_seed"
-            f"(...) to its DataLoader, or iterate the cycler with num_workers=0."
-        )
-    if not hasattr(loader, "batch_sampler") or loader.batch_sampler is None:
-        raise ValueError(f"loader {key!r} has no batch_sampler; cyclers with workers need map-style loaders")
+def _plannable(loader: Any) -> bool:
+    """Whether every worker can compute this loader's batch plan itself and get the same one: a map-style
+    dataset, a plain ``BatchSampler`` over a sampler whose order is a pure function of its state (sequential,
+    ours, or a ``RandomSampler`` with its own generator), and no worker processes of its own."""
+    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
+        return False
+    batch_sampler = loader.batch_sampler
+    if type(batch_sampler) is not BatchSampler or loader.num_workers:
+        return False
+    from openretina_core.data.sampler import MovieSampler
+
+    sampler = batch_sampler.sampler
+    if isinstance(sampler, RandomSampler):
+        return sampler.generator is not None
+    return type(sampler) is SequentialSampler or isinstance(sampler, MovieSampler)
+
+
+def _owners(keys: list[str], loaders: Mapping[str, Any], n_workers: int) -> dict[str, int]:
+    """The worker that iterates each loader whose plan cannot be shared (iterable datasets, custom or unseeded
+    samplers): whole loaders go round-robin to workers in sorted order, so each batch is still made once."""
+    unshared = [key for key in sorted(keys) if not _plannable(loaders[key])]
+    return {key: i % n_workers for i, key in enumerate(unshared)}
+
+
+def _loader_len(key: str, loader: Any, cycler: str) -> int:
+    try:
+        return len(loader)
+    except TypeError as exc:
+        raise TypeError(
+            f"{cycler} needs the number of batches of every loader, but loader {key!r} has no len() (an "
+            f"IterableDataset without __len__?). Give its dataset a __len__, or iterate it with ShortCycler."
+        ) from exc
+
+
+_END = object()
+
+
+def _first_of_new_pass(key: str, iterator: Iterator[Any]) -> Any:
+    """The first item of a restarted loader; a clear error where a loader yields nothing at all."""
+    item = next(iterator, _END)
+    if item is _END:
+        raise ValueError(f"loader {key!r} yielded no batch in a whole pass: a LongCycler cannot restart it")
+    return item
 
 
 def _all_reduce_max(value: int) -> int:
@@ -148,18 +200,23 @@ class LongCycler(_Cycler):
     """Round-robin over sessions until the longest loader is exhausted; ``len = n_sessions * max_batches``.
 
     Session order is sorted, then shuffled (if ``shuffle``) with a generator seeded from ``(seed, epoch)``.
-    Shorter loaders restart (their samplers reshuffle); no batch is cached.
+    Shorter loaders restart (their samplers reshuffle); no batch is cached. Every loader needs a ``len()``.
     """
 
     def __init__(self, loaders: Mapping[str, Any], shuffle: bool = True, seed: int = 0) -> None:
         super().__init__(loaders, seed)
         self.shuffle = shuffle
 
-    def _max_batches(self) -> int:
-        return _all_reduce_max(max(len(loader) for loader in self.loaders.values()))
+    @property
+    def max_batches(self) -> int:
+        """Batches in the longest loader (agreed across ranks under ``torch.distributed``)."""
+        return _all_reduce_max(self._local_max_batches())
+
+    def _local_max_batches(self) -> int:
+        return max(_loader_len(key, loader, "LongCycler") for key, loader in self.loaders.items())
 
     def __len__(self) -> int:
-        return len(self.loaders) * max(len(loader) for loader in self.loaders.values())
+        return len(self.loaders) * self._local_max_batches()
 
     def session_order(self, epoch: int) -> list[str]:
         keys = sorted(self.loaders)
@@ -171,7 +228,7 @@ class LongCycler(_Cycler):
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         epoch = self.epoch
         order = self.session_order(epoch)
-        total = len(order) * self._max_batches()
+        total = len(order) * self.max_batches
         worker, n_workers = _worker_share()
         self._advance()
         if n_workers == 1:
@@ -188,50 +245,57 @@ class LongCycler(_Cycler):
             iterators[key] = iter_batches(self.loaders[key])
         for step in range(total):
             key = order[step % len(order)]
-            try:
-                batch = next(iterators[key])
-            except StopIteration:
+            batch = next(iterators[key], _END)
+            if batch is _END:
                 passes[key] += 1
                 self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
                 iterators[key] = iter_batches(self.loaders[key])
-                batch = next(iterators[key])
+                batch = _first_of_new_pass(key, iterators[key])
             yield key, batch
 
     def _iterate_plan(
         self, order: list[str], total: int, epoch: int, worker: int, n_workers: int
     ) -> Iterator[tuple[str, Any]]:
+        """Inside DataLoader worker ``worker``: the same global step sequence as in one process. Shareable
+        plans are striped (step ``i`` is fetched by worker ``i % n_workers``); other loaders are iterated
+        whole by their one owning worker."""
         inner = {key: _unwrap(loader)[0] for key, loader in self.loaders.items()}
-        for key, loader in inner.items():
-            _check_deterministic(key, loader)
+        owners = _owners(order, inner, n_workers)
         passes = dict.fromkeys(order, 0)
-        plans: dict[str, Iterator[list[int]]] = {}
+        plans: dict[str, Iterator[Any]] = {}
         for step in range(total):
             key = order[step % len(order)]
+            owner = owners.get(key)
+            if owner is not None and owner != worker:
+                continue
             if key not in plans:
                 self._set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
-                plans[key] = iter(list(inner[key].batch_sampler))
-            indices = next(plans[key], None)
-            if indices is None:
+                plans[key] = iter(inner[key]) if owner is not None else iter(list(inner[key].batch_sampler))
+            item = next(plans[key], _END)
+            if item is _END:
                 passes[key] += 1
                 self._set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
-                plans[key] = iter(list(inner[key].batch_sampler))
-                indices = next(plans[key])
-            if step % n_workers == worker:
-                yield key, _fetch(inner[key], list(indices))
+                plans[key] = iter(inner[key]) if owner is not None else iter(list(inner[key].batch_sampler))
+                item = _first_of_new_pass(key, plans[key])
+            if owner is not None:
+                yield key, item
+            elif step % n_workers == worker:
+                yield key, _fetch(inner[key], list(item))
 
 
 class ShortCycler(_Cycler):
     """Each session's loader exactly once, sessions in sorted order; ``len`` = total number of batches.
 
     Exact for evaluation: with workers each batch is fetched by exactly one worker; under DDP the loaders'
-    samplers shard without padding, so the union over ranks is every sample once.
+    samplers shard without padding, so the union over ranks is every sample once. Loaders without ``len()``
+    can be iterated (only ``len(cycler)`` needs one).
     """
 
     def __init__(self, loaders: Mapping[str, Any]) -> None:
         super().__init__(loaders, seed=0)
 
     def __len__(self) -> int:
-        return sum(len(loader) for loader in self.loaders.values())
+        return sum(_loader_len(key, loader, "len(ShortCycler)") for key, loader in self.loaders.items())
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         worker, n_workers = _worker_share()
@@ -240,13 +304,18 @@ class ShortCycler(_Cycler):
                 for batch in iter_batches(self.loaders[key]):
                     yield key, batch
             return
+        inner = {key: _unwrap(loader)[0] for key, loader in self.loaders.items()}
+        owners = _owners(list(inner), inner, n_workers)
         step = 0
-        for key in sorted(self.loaders):
-            inner = _unwrap(self.loaders[key])[0]
-            _check_deterministic(key, inner)
-            for indices in list(inner.batch_sampler):
+        for key in sorted(inner):
+            if key in owners:
+                if owners[key] == worker:
+                    for batch in inner[key]:
+                        yield key, batch
+                continue
+            for indices in list(inner[key].batch_sampler):
                 if step % n_workers == worker:
-                    yield key, _fetch(inner, list(indices))
+                    yield key, _fetch(inner[key], list(indices))
                 step += 1
 
 
