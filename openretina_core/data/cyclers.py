@@ -13,8 +13,8 @@ the loaders' samplers give each rank a disjoint share of the samples.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, cast
 
 import torch
 from torch.utils.data import (
@@ -280,7 +280,7 @@ class LongCycler(_Cycler):
             if owner is not None:
                 yield key, item
             elif step % n_workers == worker:
-                yield key, _fetch(inner[key], list(item))
+                yield key, _fetch(inner[key], list(cast(Iterable[int], item)))
 
 
 class ShortCycler(_Cycler):
