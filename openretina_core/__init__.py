@@ -16,12 +16,12 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         MoviesTrainTestSplit,
         ResponsesTrainTestSplit,
         check_matching_stimulus,
-        normalize_train_test_movies,
     )
-    from openretina_core.data.cyclers import LongCycler, ShortCycler
-    from openretina_core.data.data_info import compute_data_info
+    from openretina_core.data.cyclers import LongCycler, ShortCycler, cycle
+    from openretina_core.data.data_info import DatasetStatistics, compute_data_info, get_n_neurons_per_session
     from openretina_core.data.loaders import DataLoaders, multiple_movies_dataloaders
     from openretina_core.data.movie_dataset import DataPoint, MovieDataset
+    from openretina_core.data.normalize import normalize_train_test_movies
     from openretina_core.data.registered import get_dataloaders
     from openretina_core.data.sampler import MovieSampler
     from openretina_core.files.download import fetch_dataset, prepare_dataset, verify_dataset
@@ -64,7 +64,10 @@ __getattr__, __dir__ = lazy_exports(
         "list_datasets": "openretina_core.registry.tables",
         "list_stimuli": "openretina_core.registry.tables",
         "multiple_movies_dataloaders": "openretina_core.data.loaders",
-        "normalize_train_test_movies": "openretina_core.data.containers",
+        "normalize_train_test_movies": "openretina_core.data.normalize",
+        "DatasetStatistics": "openretina_core.data.data_info",
+        "get_n_neurons_per_session": "openretina_core.data.data_info",
+        "cycle": "openretina_core.data.cyclers",
         "prepare_dataset": "openretina_core.files.download",
         "verify_dataset": "openretina_core.files.download",
     },
@@ -78,6 +81,7 @@ __all__ = [
     "DataPoint",
     "DatasetInfo",
     "DatasetSpec",
+    "DatasetStatistics",
     "LongCycler",
     "MovieDataset",
     "MovieSampler",
@@ -90,9 +94,11 @@ __all__ = [
     "__version__",
     "check_matching_stimulus",
     "compute_data_info",
+    "cycle",
     "dataset_info",
     "fetch_dataset",
     "get_dataloaders",
+    "get_n_neurons_per_session",
     "get_stimulus",
     "hookimpl",
     "list_datasets",

@@ -13,8 +13,8 @@ from openretina_core import (
     ResponsesTrainTestSplit,
     check_matching_stimulus,
     compute_data_info,
-    normalize_train_test_movies,
 )
+from openretina_core.data import zscore_movies_in_place
 
 dims = st.integers(min_value=1, max_value=4)
 
@@ -117,7 +117,7 @@ def test_normalize_in_place_matches_torch_statistics() -> None:
     test = (rng.standard_normal((1, 50, 4, 4)) * 3 + 7).astype(np.float32)
     expected_mean = torch.from_numpy(train).mean().item()
     expected_std = torch.from_numpy(train).std().item()
-    mean, std = normalize_train_test_movies(train, {"test": test})
+    mean, std = zscore_movies_in_place(train, {"test": test})
     assert mean == pytest.approx(expected_mean, rel=1e-5) and std == pytest.approx(expected_std, rel=1e-5)
     assert abs(train.mean()) < 1e-4 and train.std(ddof=1) == pytest.approx(1.0, rel=1e-4)
     assert abs(test.mean()) < 0.2

@@ -164,7 +164,7 @@ def test_nan_policy_is_explicit() -> None:
     movie, responses = time_coded()
     train = responses.train.copy()
     train[1, 10] = np.nan
-    bad = ResponsesTrainTestSplit(train, responses.test_dict, responses.test_by_trial_dict)
+    bad = ResponsesTrainTestSplit(train, responses.test_dict, test_by_trial_dict=responses.test_by_trial_dict)
     with pytest.raises(ValueError, match=r"session 's': responses contain 1 NaN values in 1 neurons"):
         multiple_movies_dataloaders({"s": bad}, {"s": movie}, clip_length=CLIP)
     dropped = multiple_movies_dataloaders(

@@ -21,10 +21,9 @@ if TYPE_CHECKING:
         all_finite,
         as_float32,
         check_matching_stimulus,
-        normalize_train_test_movies,
     )
-    from openretina_core.data.cyclers import LongCycler, ShortCycler, iter_batches
-    from openretina_core.data.data_info import compute_data_info
+    from openretina_core.data.cyclers import LongCycler, ShortCycler, cycle, iter_batches
+    from openretina_core.data.data_info import DatasetStatistics, compute_data_info, get_n_neurons_per_session
     from openretina_core.data.device import DeviceDataLoader, resolve_device, to_device
     from openretina_core.data.loaders import (
         NAN_POLICIES,
@@ -38,7 +37,13 @@ if TYPE_CHECKING:
         test_batch_size,
     )
     from openretina_core.data.movie_dataset import DataPoint, MovieDataset
+    from openretina_core.data.normalize import (
+        movie_statistics,
+        normalize_train_test_movies,
+        zscore_movies_in_place,
+    )
     from openretina_core.data.registered import get_dataloaders
+    from openretina_core.data.safe_pickle import UnsafePickleError, file_sha256, load_pickle, verify_sha256
     from openretina_core.data.sampler import MovieSampler, make_movie_dataloader
     from openretina_core.data.simulate import (
         LNPModel,
@@ -57,12 +62,11 @@ _EXPORTS = {
             "all_finite",
             "as_float32",
             "check_matching_stimulus",
-            "normalize_train_test_movies",
         ],
         ".containers",
     ),
-    **dict.fromkeys(["LongCycler", "ShortCycler", "iter_batches"], ".cyclers"),
-    "compute_data_info": ".data_info",
+    **dict.fromkeys(["LongCycler", "ShortCycler", "cycle", "iter_batches"], ".cyclers"),
+    **dict.fromkeys(["DatasetStatistics", "compute_data_info", "get_n_neurons_per_session"], ".data_info"),
     **dict.fromkeys(["DeviceDataLoader", "resolve_device", "to_device"], ".device"),
     **dict.fromkeys(
         [
@@ -79,6 +83,10 @@ _EXPORTS = {
         ".loaders",
     ),
     **dict.fromkeys(["DataPoint", "MovieDataset"], ".movie_dataset"),
+    **dict.fromkeys(
+        ["movie_statistics", "normalize_train_test_movies", "zscore_movies_in_place"], ".normalize"
+    ),
+    **dict.fromkeys(["UnsafePickleError", "file_sha256", "load_pickle", "verify_sha256"], ".safe_pickle"),
     "get_dataloaders": ".registered",
     **dict.fromkeys(["MovieSampler", "make_movie_dataloader"], ".sampler"),
     **dict.fromkeys(
@@ -92,6 +100,7 @@ __all__ = [
     "BaseDataLoader",
     "DataLoaders",
     "DataPoint",
+    "DatasetStatistics",
     "DeviceDataLoader",
     "LNPModel",
     "LongCycler",
@@ -101,18 +110,24 @@ __all__ = [
     "MoviesTrainTestSplit",
     "ResponsesTrainTestSplit",
     "ShortCycler",
+    "UnsafePickleError",
     "all_finite",
     "apply_nan_policy",
     "as_float32",
     "check_matching_stimulus",
     "choose_validation_clips",
     "compute_data_info",
+    "cycle",
     "distributed_context",
+    "file_sha256",
     "filter_correlation",
     "get_dataloaders",
+    "get_n_neurons_per_session",
     "iter_batches",
+    "load_pickle",
     "make_lnp_model",
     "make_movie_dataloader",
+    "movie_statistics",
     "multiple_movies_dataloaders",
     "normalize_train_test_movies",
     "resolve_device",
@@ -121,4 +136,6 @@ __all__ = [
     "spike_triggered_average",
     "test_batch_size",
     "to_device",
+    "verify_sha256",
+    "zscore_movies_in_place",
 ]

@@ -8,11 +8,15 @@ numpy arrays without copying when they already are float32 (a time-major buffer 
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from attrs import define, field
+
+from openretina_core.data.safe_pickle import load_pickle
 
 ArrayLike = Any  # numpy arrays, torch tensors, nested sequences
 
@@ -64,6 +68,27 @@ def _optional_float(value: Any) -> float | None:
     return float(np.asarray(value).reshape(-1)[0])
 
 
+def _one_test_source(owner: str, test_dict: Any, test: Any) -> Any:
+    """openretina's two spellings: ``test_dict=`` (a mapping, or one array) or ``test=`` (one array), not both."""
+    given_dict = test_dict is not None and not (isinstance(test_dict, Mapping) and not test_dict)
+    if given_dict and test is not None:
+        raise ValueError(
+            f"{owner}: Exactly one of test_dict and test should be set, received both "
+            f"(test_dict keys {sorted(test_dict) if isinstance(test_dict, Mapping) else ['test']})"
+        )
+    return {"test": test} if test is not None else test_dict
+
+
+def _warn_if_transposed(owner: str, array: np.ndarray, rows: str) -> None:
+    if array.shape[0] > array.shape[1]:
+        warnings.warn(
+            f"{owner}.train has more {rows} ({array.shape[0]}) than time bins ({array.shape[1]}): check the axis "
+            f"order",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _optional_sequences(value: Any) -> np.ndarray | None:
     if value is None:
         return None
@@ -73,12 +98,12 @@ def _optional_sequences(value: Any) -> np.ndarray | None:
     return array.astype(np.int64, copy=False)
 
 
-@define(frozen=True, eq=False)
+@define(frozen=True, eq=False, init=False)
 class MoviesTrainTestSplit:
     """The stimulus of one session (or of all sessions, when shared).
 
     ``train`` is ``(C, T, H, W)``; ``test_dict`` maps a test-stimulus name to ``(C, T_test, H, W)`` (a single
-    array is stored as ``{"test": array}``). ``random_sequences`` is ``(n_clips, n_sequences)``: column k is the
+    array, given as ``test_dict=`` or as openretina's ``test=``, is stored as ``{"test": array}``). ``random_sequences`` is ``(n_clips, n_sequences)``: column k is the
     presentation order of the training clips in stimulus version k. ``norm_mean``/``norm_std`` record the
     statistics the movie was normalised with, so models can undo or reuse them.
     """
@@ -89,6 +114,39 @@ class MoviesTrainTestSplit:
     random_sequences: np.ndarray | None = field(default=None, converter=_optional_sequences)
     norm_mean: float | None = field(default=None, converter=_optional_float)
     norm_std: float | None = field(default=None, converter=_optional_float)
+
+    def __init__(
+        self,
+        train: ArrayLike,
+        test_dict: Any = None,
+        test: ArrayLike | None = None,
+        stim_id: str | None = None,
+        random_sequences: ArrayLike | None = None,
+        norm_mean: float | None = None,
+        norm_std: float | None = None,
+    ) -> None:
+        test_dict = _one_test_source("MoviesTrainTestSplit", test_dict, test)
+        self.__attrs_init__(train, test_dict, stim_id, random_sequences, norm_mean, norm_std)
+
+    @classmethod
+    def from_pickle(
+        cls, file_path: str | os.PathLike[str], sha256: str | None = None
+    ) -> MoviesTrainTestSplit:
+        """openretina's pickle layout (``train``, ``test``, optional ``random_sequences`` and
+        ``movie_stats["dichromatic"]["mean"|"sd"]``), read with the restricted unpickler (no code runs; with
+        ``sha256`` the file is verified first)."""
+        content = load_pickle(file_path, sha256=sha256)
+        if not isinstance(content, Mapping) or "train" not in content or "test" not in content:
+            keys = sorted(content) if isinstance(content, Mapping) else type(content).__name__
+            raise ValueError(f"{file_path}: expected a dict with keys 'train' and 'test', received {keys}")
+        stats = content.get("movie_stats", {}).get("dichromatic", {})
+        return cls(
+            train=content["train"],
+            test=content["test"],
+            random_sequences=content.get("random_sequences"),
+            norm_mean=stats.get("mean"),
+            norm_std=stats.get("sd"),
+        )
 
     def __attrs_post_init__(self) -> None:
         owner = "MoviesTrainTestSplit"
@@ -109,6 +167,7 @@ class MoviesTrainTestSplit:
             )
         if self.norm_std is not None and not self.norm_std > 0:
             raise ValueError(f"{owner}.norm_std: expected a positive number, received {self.norm_std}")
+        _warn_if_transposed(owner, self.train, "channels")
 
     @property
     def test(self) -> np.ndarray:
@@ -116,6 +175,23 @@ class MoviesTrainTestSplit:
         if len(self.test_dict) != 1:
             raise KeyError(f"this movie has {len(self.test_dict)} test stimuli: {sorted(self.test_dict)}")
         return next(iter(self.test_dict.values()))
+
+    @property
+    def test_movie(self) -> np.ndarray:
+        """openretina's name for :attr:`test`: the test movie, when there is exactly one."""
+        if len(self.test_dict) > 1:
+            raise ValueError(f"Multiple test stimuli present: {sorted(self.test_dict)}; use test_dict[name]")
+        if not self.test_dict:
+            raise ValueError("No test stimuli present")
+        return next(iter(self.test_dict.values()))
+
+    @property
+    def test_shape(self) -> tuple[int, int, int, int]:
+        """``(C, T, H, W)`` of the test stimuli, ``T`` the longest one's length."""
+        if not self.test_dict:
+            raise ValueError("No test stimuli present")
+        c, _, h, w = self.train.shape
+        return (c, max(m.shape[1] for m in self.test_dict.values()), h, w)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -132,14 +208,15 @@ def _optional_dict(value: Any) -> dict[str, Any]:
     return dict(value) if value is not None else {}
 
 
-@define(frozen=True, eq=False)
+@define(frozen=True, eq=False, init=False)
 class ResponsesTrainTestSplit:
     """The responses of one session, aligned bin-for-frame with its movie.
 
     ``train`` is ``(N, T)``; ``test_dict`` maps a test name to the trial-averaged ``(N, T_test)``;
     ``test_by_trial_dict`` maps a test name to the single trials ``(trials, N, T_test)``. ``session_kwargs``
     holds per-session metadata (eye, ROI ids, cell indices, normalisation statistics, ...).
-    NaN values are allowed here; the dataloader builder applies an explicit NaN policy.
+    NaN values are allowed here; the dataloader builder applies an explicit NaN policy. openretina's spellings
+    ``test=`` and ``test_by_trial=`` (for a single test stimulus) are accepted too.
     """
 
     train: np.ndarray = field(converter=as_float32)
@@ -147,6 +224,29 @@ class ResponsesTrainTestSplit:
     test_by_trial_dict: dict[str, np.ndarray] = field(converter=_to_test_dict, factory=dict)
     stim_id: str | None = None
     session_kwargs: dict[str, Any] = field(converter=_optional_dict, factory=dict)
+
+    def __init__(
+        self,
+        train: ArrayLike,
+        test_dict: Any = None,
+        test: ArrayLike | None = None,
+        test_by_trial: ArrayLike | None = None,
+        test_by_trial_dict: Any = None,
+        stim_id: str | None = None,
+        session_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        owner = "ResponsesTrainTestSplit"
+        test_dict = _one_test_source(owner, test_dict, test)
+        trials = _to_test_dict(test_by_trial_dict)
+        if test_by_trial is not None:
+            names = sorted(test_dict) if isinstance(test_dict, Mapping) else ["test"]
+            if len(names) != 1:
+                raise ValueError(
+                    f"{owner}: test_by_trial needs exactly one test stimulus to belong to, received {names}; "
+                    f"pass test_by_trial_dict instead"
+                )
+            trials.setdefault(names[0], test_by_trial)
+        self.__attrs_init__(train, test_dict, trials, stim_id, session_kwargs)
 
     def __attrs_post_init__(self) -> None:
         owner = "ResponsesTrainTestSplit"
@@ -167,6 +267,7 @@ class ResponsesTrainTestSplit:
                 raise _shape_error(
                     owner, f"test_by_trial_dict[{name!r}]", f"(trials, {n_neurons}, {t_test})", trials.shape
                 )
+        _warn_if_transposed(owner, self.train, "neurons")
 
     @property
     def n_neurons(self) -> int:
@@ -187,6 +288,21 @@ class ResponsesTrainTestSplit:
         if len(self.test_by_trial_dict) != 1:
             return None
         return next(iter(self.test_by_trial_dict.values()))
+
+    @property
+    def test_neurons(self) -> int:
+        """Neurons in the test responses (the same as in ``train``: checked on construction)."""
+        if not self.test_dict:
+            raise ValueError("No test responses present")
+        return int(next(iter(self.test_dict.values())).shape[0])
+
+    def get_test_by_trial(self, name: str = "test") -> np.ndarray | None:
+        """The ``(trials, neurons, time)`` single trials of test stimulus ``name``, or None."""
+        return self.test_by_trial_dict.get(name)
+
+    def check_matching_stimulus(self, movies: MoviesTrainTestSplit, session: str = "<session>") -> None:
+        """Raise ``ValueError`` unless these responses line up with ``movies`` (openretina's method form)."""
+        check_matching_stimulus(movies, self, session)
 
 
 def check_matching_stimulus(
@@ -209,30 +325,8 @@ def check_matching_stimulus(
                 f"session {session!r}: test {name!r} movie has {movie.shape[1]} frames but responses have "
                 f"{responses.test_dict[name].shape[1]} bins"
             )
-
-
-def normalize_train_test_movies(
-    train: np.ndarray, test_dict: Mapping[str, np.ndarray]
-) -> tuple[float, float]:
-    """Z-score train and test movies *in place* with one scalar mean/std taken from the train movie.
-
-    Statistics are accumulated in float64 over chunks (no float64 copy of the movie). The std is the unbiased
-    estimate, as torch computes it. Returns ``(mean, std)`` to record in the container.
-    """
-    flat = train.reshape(-1)
-    total, total_sq, count = 0.0, 0.0, flat.size
-    chunk = 1 << 24
-    for start in range(0, count, chunk):
-        part = flat[start : start + chunk].astype(np.float64)
-        total += float(part.sum())
-    mean = total / count
-    for start in range(0, count, chunk):
-        part = flat[start : start + chunk].astype(np.float64) - mean
-        total_sq += float(np.dot(part, part))
-    std = float(np.sqrt(total_sq / max(1, count - 1)))
-    if not std > 0:
-        raise ValueError("cannot normalise a constant movie (train std is 0)")
-    for movie in (train, *test_dict.values()):
-        movie -= np.float32(mean)
-        movie /= np.float32(std)
-    return mean, std
+    if movies.stim_id is not None and responses.stim_id is not None and movies.stim_id != responses.stim_id:
+        raise ValueError(
+            f"session {session!r}: Stimulus ID in responses and movies do not match "
+            f"({responses.stim_id!r} vs {movies.stim_id!r})"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,14 +57,44 @@ def _per_session(
     return {s: getattr(m, name) for s, m in sorted(movies.items())}
 
 
+def get_n_neurons_per_session(responses_dict: Mapping[str, ResponsesTrainTestSplit]) -> dict[str, int]:
+    """``{session: number of neurons}``."""
+    return {session: responses.n_neurons for session, responses in responses_dict.items()}
+
+
+@dataclass
+class DatasetStatistics:
+    """Unique frames and consecutive-frame transitions per split, across sessions (openretina's record of how
+    much distinct stimulus a model saw; openretina fills it by iterating the loaders in its evaluation tools)."""
+
+    unique_train_frames: int
+    unique_val_frames: int
+    unique_train_val_frames: int
+    unique_test_frames: dict[str, int]
+    unique_train_transitions: int
+    unique_val_transitions: int
+    unique_test_transitions: dict[str, int]
+    n_sessions: int
+
+    @classmethod
+    def empty(cls) -> DatasetStatistics:
+        """All counts zero."""
+        return cls(0, 0, 0, {}, 0, 0, {}, 0)
+
+
 def compute_data_info(
-    responses_dict: Mapping[str, ResponsesTrainTestSplit],
-    movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit,
+    neuron_data_dictionary: Mapping[str, ResponsesTrainTestSplit],
+    movies_dictionary: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit,
     partial_data_info: Mapping[str, Any] | None = None,
     val_clip_indices: Mapping[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Per-session neuron counts and mean activity, the ``(C, H, W)`` input shape, the stimulus normalisation,
-    session metadata and the chosen validation clips, merged with ``partial_data_info`` (rates, species, ...)."""
+    session metadata and the chosen validation clips, merged with ``partial_data_info`` (rates, species, ...).
+
+    The argument names are openretina's. Sessions normalised with different statistics are recorded per session
+    (``stim_mean_dict``/``stim_std_dict``) with a warning, where openretina raises.
+    """
+    responses_dict, movies = neuron_data_dictionary, movies_dictionary
     movie_list = [movies] if isinstance(movies, MoviesTrainTestSplit) else [movies[s] for s in sorted(movies)]
     shapes = {m.input_shape for m in movie_list}
     if len(shapes) != 1:

@@ -26,6 +26,7 @@ from openretina_core.data.sampler import make_movie_dataloader
 logger = logging.getLogger(__name__)
 
 NAN_POLICIES = ("raise", "drop_neurons", "zero")
+SPLITS = ("seeded", "openretina")  # how validation clips are drawn when none are given
 
 
 class DataLoaders(dict):
@@ -63,10 +64,22 @@ class MovieStore:
 
 
 def choose_validation_clips(
-    num_clips: int, num_val_clips: int, val_clip_indices: Sequence[int] | None, seed: int, session: str
+    num_clips: int,
+    num_val_clips: int,
+    val_clip_indices: Sequence[int] | None,
+    seed: int,
+    session: str,
+    split: str = "seeded",
 ) -> np.ndarray:
-    """Explicit indices (validated) or ``num_val_clips`` drawn without replacement by a generator seeded with
-    ``seed`` (so sessions with the same number of clips get the same clips)."""
+    """Explicit indices (validated, kept in their order) or ``num_val_clips`` drawn without replacement.
+
+    ``split="seeded"``: drawn by ``np.random.default_rng(seed)`` and sorted (sessions with the same number of
+    clips get the same clips). ``split="openretina"``: openretina 1.1.1's draw,
+    ``np.random.RandomState(seed).choice(num_clips, num_val_clips, replace=False)``, in the order drawn (the
+    validation loader serves them in that order), so models trained there are evaluated on the same clips.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
     if val_clip_indices is not None:
         chosen = np.asarray(list(val_clip_indices), dtype=np.int64)
         if len(np.unique(chosen)) != len(chosen):
@@ -80,6 +93,8 @@ def choose_validation_clips(
         raise ValueError(
             f"session {session!r}: {num_val_clips} validation clips requested, only {num_clips} exist"
         )
+    if split == "openretina":
+        return np.random.RandomState(seed).choice(num_clips, num_val_clips, replace=False).astype(np.int64)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_clips, size=num_val_clips, replace=False)).astype(np.int64)
 
@@ -177,6 +192,7 @@ def multiple_movies_dataloaders(
     num_workers: int = 0,
     distributed: bool | None = None,
     pin_memory: bool = False,
+    split: str = "seeded",
 ) -> DataLoaders:
     """Train/validation/test loaders for every session.
 
@@ -186,7 +202,11 @@ def multiple_movies_dataloaders(
     the train sequence, sampled in chunks of ``train_chunk_size`` with random shifts (crossing clip seams only
     if ``allow_over_boundaries``). Validation samples are whole clips; each test stimulus is one chunk (or clips
     when ``allow_over_boundaries`` is false). ``nan_policy``: ``"raise"``, ``"drop_neurons"`` or ``"zero"``.
+    ``split="openretina"`` draws the validation clips exactly as openretina 1.1.1 does (see
+    :func:`choose_validation_clips`); the default ``"seeded"`` is ours.
     """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
     if train_chunk_size < 1 or batch_size < 1 or clip_length < 1:
         raise ValueError("train_chunk_size, batch_size and clip_length must be positive")
     num_replicas, rank = distributed_context(distributed)
@@ -213,7 +233,7 @@ def multiple_movies_dataloaders(
         explicit = (
             val_clip_indices.get(session) if isinstance(val_clip_indices, Mapping) else val_clip_indices
         )
-        val_clips = choose_validation_clips(num_clips, num_val_clips, explicit, seed, session)
+        val_clips = choose_validation_clips(num_clips, num_val_clips, explicit, seed, session, split)
         chosen_clips[session] = val_clips.tolist()
         train_clips = np.setdiff1d(np.arange(num_clips), val_clips)
         clip_offsets = np.arange(clip_length)

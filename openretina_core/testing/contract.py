@@ -41,9 +41,9 @@ class DatasetPluginContract:
             pytest.fail(f"write_sample returned {type(sample).__name__}, expected SyntheticSample")
         return sample
 
-    @pytest.fixture(scope="class")
     @classmethod
-    def loaders(cls, sample: SyntheticSample) -> Any:
+    def load_sample(cls, sample: SyntheticSample, **options: Any) -> Any:
+        """Load the sample by registry name with the network switched off."""
         import os
 
         from openretina_core.data.registered import get_dataloaders
@@ -55,13 +55,29 @@ class DatasetPluginContract:
                 cls.dataset_id,
                 data_dir=sample.data_dir,
                 batch_size=cls.batch_size,
-                **{**dict(sample.options), **cls.extra_options},
+                **{**dict(sample.options), **cls.extra_options, **options},
             )
         finally:
             if previous is None:
                 os.environ.pop("OPENRETINA_OFFLINE", None)
             else:
                 os.environ["OPENRETINA_OFFLINE"] = previous
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def loaders(cls, sample: SyntheticSample) -> Any:
+        return cls.load_sample(sample)
+
+    def test_openretina_split_is_accepted_and_a_wrong_split_refused(self, sample: SyntheticSample) -> None:
+        """``split="openretina"`` (openretina 1.1.1's validation clips) works for every dataset; a misspelt
+        split names the choices."""
+        loaders = self.load_sample(sample, split="openretina")
+        chosen = loaders.data_info.get("val_clip_indices", {})
+        assert set(chosen) == set(loaders["train"]), "validation clips are recorded for every session"
+        for session, clips in chosen.items():
+            assert len(set(clips)) == len(clips), f"{session}: validation clips repeat"
+        with pytest.raises(ValueError, match="split must be one of"):
+            self.load_sample(sample, split="no-such-split")
 
     def test_registered_with_distribution(self) -> None:
         from openretina_core.registry.tables import dataset_info, list_datasets

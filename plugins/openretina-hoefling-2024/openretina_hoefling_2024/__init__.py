@@ -21,8 +21,8 @@ _EXPORTS: dict[str, str] = {
     "get_all_movies": "openretina_hoefling_2024.stimuli",
     "load_movies": "openretina_hoefling_2024.stimuli",
     "QualityFilter": "openretina_hoefling_2024.filtering",
-    "load_pickle": "openretina_hoefling_2024.unpickle",
-    "UnsafePickleError": "openretina_hoefling_2024.unpickle",
+    "load_pickle": "openretina_core.data",
+    "UnsafePickleError": "openretina_core.data",
     "write_sample": "openretina_hoefling_2024.sample",
 }
 

@@ -133,6 +133,7 @@ def natmov_dataloaders_v2(
     num_workers: int = 0,
     distributed: bool | None = None,
     pin_memory: bool = False,
+    split: str = "seeded",
 ) -> DataLoaders:
     """``{"train": {session: loader}, "validation": {...}, "test": {...}}`` for the natural movie.
 
@@ -142,7 +143,9 @@ def natmov_dataloaders_v2(
     ``allow_over_boundaries``). "test" is one sample of the whole 750-frame test movie, with the averaged
     responses as targets and ``dataset.test_responses_by_trial`` ``(3, N, 750)``. Batches: inputs
     ``(B, 2, T, H, W)``, targets ``(B, T, N)``. ``nan_policy``: "raise", "drop_neurons" or "zero".
-    ``distributed``: shard across ``torch.distributed`` ranks (``None``: when initialised).
+    ``distributed``: shard across ``torch.distributed`` ranks (``None``: when initialised). ``split`` is
+    accepted for symmetry with the other datasets: validation clips here are an explicit list, served in its
+    order, so ``"seeded"`` and ``"openretina"`` give the same clips as openretina 1.1.1.
     """
     if not isinstance(movies_dictionary, MoviesTrainTestSplit):
         raise TypeError(
@@ -167,7 +170,7 @@ def natmov_dataloaders_v2(
         )
     orders = presentation_orders(movies, num_clips)
     validation = choose_validation_clips(
-        num_clips, 0, list(validation_clip_indices or []), seed, "<all sessions>"
+        num_clips, 0, list(validation_clip_indices or []), seed, "<all sessions>", split
     )
     num_replicas, rank = distributed_context(distributed)
     store = MovieStore()

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core.data import MoviesTrainTestSplit
+from openretina_core.data import MoviesTrainTestSplit, load_pickle
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.files import locate_stimulus
-from openretina_hoefling_2024.unpickle import load_pickle
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from openretina_hoefling_2024.stimuli import load_movies
-from openretina_hoefling_2024.unpickle import UnsafePickleError, file_sha256, load_pickle
+
+from openretina_core.data import UnsafePickleError, file_sha256, load_pickle
 
 
 class _RunsCommand:

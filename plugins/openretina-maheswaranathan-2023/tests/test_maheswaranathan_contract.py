@@ -11,6 +11,15 @@ from openretina_core.testing import DatasetPluginContract
 class TestMaheswaranathanContract(DatasetPluginContract):
     dataset_id = "maheswaranathan_2023"
 
+    def test_openretina_split_draws_openretinas_clips(self, sample) -> None:
+        """openretina 1.1.1 with its defaults here (seed 42, 20 of the sample's 80 clips of 90 frames) draws
+        np.random.RandomState(42).choice(80, 20, replace=False), in this order."""
+        expected = [30, 0, 22, 31, 18, 28, 10, 70, 4, 12, 49, 33, 67, 35, 68, 45, 73, 61, 55, 40]
+        loaders = self.load_sample(sample, split="openretina")
+        assert set(map(tuple, loaders.data_info["val_clip_indices"].values())) == {tuple(expected)}
+        ours = self.load_sample(sample).data_info["val_clip_indices"]
+        assert all(clips == sorted(clips) and clips != expected for clips in ours.values())
+
 
 def test_listing_imports_no_h5py() -> None:
     """Importing the plugin and registering it (what listing datasets does) must not import h5py."""

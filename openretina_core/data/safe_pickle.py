@@ -1,4 +1,4 @@
-"""Safe loading of the published stimulus pickles: hash check first, then a restricted unpickler.
+"""Safe loading of published pickles: hash check first, then a restricted unpickler.
 
 ``pickle.load`` runs whatever callable a file names, so a tampered download could execute code. The
 unpickler here resolves only the globals that numpy arrays, dtypes, numpy scalars and plain containers need
@@ -12,6 +12,7 @@ import functools
 import hashlib
 import importlib
 import logging
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -208,7 +209,7 @@ def _materialise(obj: Any, source: str, seen: dict[int, Any]) -> Any:
     return result
 
 
-def load_pickle(path: str | Path, sha256: str | None = None) -> Any:
+def load_pickle(path: str | os.PathLike[str], sha256: str | None = None) -> Any:
     """Load a pickle of numpy arrays and plain containers safely.
 
     With ``sha256``, the file is verified before a single byte is unpickled. Anything but numpy arrays,
