@@ -274,3 +274,55 @@ def test_builder_serves_openretinas_clips_in_openretinas_order() -> None:
         ValueError, match=r"split must be one of \('seeded', 'openretina'\), received 'random'"
     ):
         multiple_movies_dataloaders(responses, movies, clip_length=clip, num_val_clips=5, split="random")
+
+
+def test_deliberate_differences_in_the_containers() -> None:
+    """Rows of docs/coming-from-openretina.md: `.test` is the single test movie (openretina: None), containers
+    are frozen (openretina's responses are a mutable dataclass), arrays are stored as float32 (openretina keeps
+    the given dtype)."""
+    import attrs
+
+    movies = MoviesTrainTestSplit(train=TRAIN.astype(np.float64), test=TEST)
+    assert movies.train.dtype == np.float32 and np.array_equal(movies.test, TEST)
+    responses = ResponsesTrainTestSplit(train=RESP_TRAIN, test=RESP_TEST)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        responses.train = RESP_TRAIN  # type: ignore[misc]
+    responses.session_kwargs["eye"] = "left"  # the metadata dict stays mutable
+    assert responses.session_kwargs == {"eye": "left"}
+
+
+def test_mean_activity_ignores_nan_bins() -> None:
+    """openretina's plain mean turns a neuron with one NaN bin into NaN; ours is the mean of its valid bins."""
+    train = RESP_TRAIN.copy()
+    train[0, 3] = np.nan
+    info = compute_data_info(
+        {"s": ResponsesTrainTestSplit(train=train, test=RESP_TEST)}, MoviesTrainTestSplit(TRAIN, test=TEST)
+    )
+    assert info["mean_activity_dict"]["s"][0].item() == pytest.approx(float(np.nanmean(train[0])), rel=1e-6)
+
+
+def test_every_documented_difference_names_an_existing_test() -> None:
+    """Each row of the table in docs/coming-from-openretina.md is held by a test that exists."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "docs" / "coming-from-openretina.md").read_text().split("## Every difference", 1)[1]
+    rows = [
+        line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| behaviour")
+    ]
+    rows = [row for row in rows if not set(row) <= {"|", "-", " "}]
+    assert len(rows) >= 20, "the table of differences is missing rows"
+    for row in rows:
+        references = re.findall(r"`([^`]*?(?:\.py)(?:::\w+)?|::\w+)`", row.rsplit("|", 2)[-2])
+        assert references, f"row names no test: {row[:80]}"
+        current: Path | None = None
+        for reference in references:
+            file_part, _, name = reference.partition("::")
+            if file_part:
+                candidates = [repo / file_part, repo / "tests" / file_part]
+                current = next((c for c in candidates if c.is_file()), None)
+                assert current is not None, f"no test file {file_part!r} (row: {row[:60]})"
+            assert current is not None
+            if name:
+                assert f"def {name}(" in current.read_text(), f"{current.name} has no test {name!r}"
