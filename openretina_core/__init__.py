@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         SyntheticSample,
     )
     from openretina_core.registry.tables import dataset_info, get_stimulus, list_datasets, list_stimuli
+    from openretina_core.store.by_name import prepare
 
 # Importing the package imports neither torch nor h5py (a command-line call such as ``openretina-data list``
 # starts in a fraction of a second); each name loads its module on first access.
@@ -69,6 +70,7 @@ __getattr__, __dir__ = lazy_exports(
         "get_n_neurons_per_session": "openretina_core.data.data_info",
         "cycle": "openretina_core.data.cyclers",
         "prepare_dataset": "openretina_core.files.download",
+        "prepare": "openretina_core.store.by_name",
         "verify_dataset": "openretina_core.files.download",
     },
 )
@@ -105,6 +107,7 @@ __all__ = [
     "list_stimuli",
     "multiple_movies_dataloaders",
     "normalize_train_test_movies",
+    "prepare",
     "prepare_dataset",
     "verify_dataset",
 ]

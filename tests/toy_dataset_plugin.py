@@ -60,17 +60,31 @@ def load_toy(
 ) -> Any:
     if data_dir is None:
         raise FileNotFoundError("toy_2025 has no download; pass data_dir=")
+    from openretina_core.store import prepared_session, store_enabled
+
     movies, responses = {}, {}
+    use_store = store_enabled(options.pop("prepared", None))
     for session in SESSIONS:
         folder = Path(data_dir) / session
         if not (folder / "movie_train.npy").exists():
             raise FileNotFoundError(f"toy_2025: missing {folder / 'movie_train.npy'}")
-        movies[session] = MoviesTrainTestSplit(
-            train=np.load(folder / "movie_train.npy"), test_dict=np.load(folder / "movie_test.npy")
-        )
-        responses[session] = ResponsesTrainTestSplit(
-            train=np.load(folder / "responses_train.npy"), test_dict=np.load(folder / "responses_test.npy")
-        )
+        files = [
+            folder / f"{name}.npy"
+            for name in ("movie_train", "movie_test", "responses_train", "responses_test")
+        ]
+
+        def read(files: list[Path] = files) -> tuple[MoviesTrainTestSplit, ResponsesTrainTestSplit]:
+            return (
+                MoviesTrainTestSplit(train=np.load(files[0]), test_dict=np.load(files[1])),
+                ResponsesTrainTestSplit(train=np.load(files[2]), test_dict=np.load(files[3])),
+            )
+
+        if use_store:
+            movie, response = prepared_session("toy_2025", session, params={}, sources=files, read=read)
+            assert movie is not None and response is not None
+            movies[session], responses[session] = movie, response
+        else:
+            movies[session], responses[session] = read()
     options.setdefault("clip_length", 100)
     options.setdefault("num_val_clips", 3)
     return multiple_movies_dataloaders(responses, movies, batch_size=batch_size, **options)

@@ -13,7 +13,8 @@ import click
 from openretina_core.registry.specs import DatasetInfo
 
 
-def _size(nbytes: int) -> str:
+def human_size(nbytes: int) -> str:
+    """Bytes in binary units, as the cache commands print them."""
     value = float(nbytes)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -101,6 +102,7 @@ def cache_group() -> None:
 def cache_info_command(name: str | None, as_json: bool) -> None:
     """Where the cache is, and what is in it (per dataset, or per file of NAME)."""
     from openretina_core.files.cache import cache_root, cached_files, check_dataset_id, list_cached
+    from openretina_core.store.layout import list_entries
 
     root = cache_root()
     usages = list_cached(root)
@@ -118,6 +120,10 @@ def cache_info_command(name: str | None, as_json: bool) -> None:
                     "files": u.files,
                     "bytes": u.bytes,
                     "partial_bytes": u.partial_bytes,
+                    "prepared": [
+                        {"session": e.session, "key": e.key, "bytes": e.bytes, "complete": e.complete}
+                        for e in list_entries(u.dataset_id)
+                    ],
                 }
                 for u in usages
             ],
@@ -129,14 +135,20 @@ def cache_info_command(name: str | None, as_json: bool) -> None:
         click.echo("(empty)")
         return
     for u in usages:
-        partial = f", {_size(u.partial_bytes)} in partial downloads" if u.partial_bytes else ""
-        click.echo(f"{u.dataset_id:<28} {u.files:>6} files {_size(u.bytes):>11}{partial}  {u.path}")
+        partial = f", {human_size(u.partial_bytes)} in partial downloads" if u.partial_bytes else ""
+        click.echo(f"{u.dataset_id:<28} {u.files:>6} files {human_size(u.bytes):>11}{partial}  {u.path}")
+        entries = list_entries(u.dataset_id)
+        if entries:
+            click.echo(f"{'':<28} {len(entries):>6} prepared {human_size(sum(e.bytes for e in entries)):>11}")
         if name is not None:
             for rel, size in cached_files(u.path):
-                click.echo(f"    {_size(size):>11}  {rel}")
+                click.echo(f"    {human_size(size):>11}  {rel}")
+            for e in entries:
+                state = "" if e.complete else "  (interrupted preparation)"
+                click.echo(f"    {human_size(e.bytes):>11}  prepared {e.session}/{e.key}{state}")
     if name is None:
         click.echo(
-            f"{'total':<28} {sum(u.files for u in usages):>6} files {_size(sum(u.bytes for u in usages)):>11}"
+            f"{'total':<28} {sum(u.files for u in usages):>6} files {human_size(sum(u.bytes for u in usages)):>11}"
         )
 
 
@@ -146,15 +158,37 @@ def cache_info_command(name: str | None, as_json: bool) -> None:
 @click.option(
     "--partial", is_flag=True, help="Only leftover partial downloads (of NAME, or of all datasets)."
 )
+@click.option("--prepared", is_flag=True, help="Only NAME's prepared entries (keep the downloaded files).")
+@click.option("--session", default=None, help="With --prepared: only this session's entries.")
+@click.option(
+    "--entry", "entry_key", default=None, help="With --prepared: only the entry whose key starts so."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def cache_clean_command(name: str | None, clean_all: bool, partial: bool, yes: bool) -> None:
-    """Delete NAME's cached files (or --all, or only --partial downloads)."""
+def cache_clean_command(
+    name: str | None,
+    clean_all: bool,
+    partial: bool,
+    prepared: bool,
+    session: str | None,
+    entry_key: str | None,
+    yes: bool,
+) -> None:
+    """Delete NAME's cached files (or --all, only --partial downloads, or only --prepared entries)."""
     from openretina_core.files.cache import cache_root, clean_dataset, clean_partials, list_cached
+    from openretina_core.store.layout import clean_entries
 
     root = cache_root()
+    if (session or entry_key) and not prepared:
+        raise click.UsageError("--session and --entry select prepared entries: add --prepared")
+    if prepared:
+        if name is None:
+            raise click.UsageError("--prepared needs a dataset NAME")
+        freed = clean_entries(name, session=session, key=entry_key)
+        click.echo(f"removed prepared entries of {name}: {human_size(freed)} freed")
+        return
     if partial:
         freed = clean_partials(name, root)
-        click.echo(f"removed partial downloads: {_size(freed)} freed")
+        click.echo(f"removed partial downloads: {human_size(freed)} freed")
         return
     if name is None and not clean_all:
         raise click.UsageError("give a dataset NAME, --all, or --partial")
@@ -170,7 +204,7 @@ def cache_clean_command(name: str | None, clean_all: bool, partial: bool, yes: b
             freed += clean_dataset(dataset_id, root)
         except (FileNotFoundError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"removed {', '.join(names)}: {_size(freed)} freed")
+    click.echo(f"removed {', '.join(names)}: {human_size(freed)} freed")
 
 
 def register_commands(group: click.Group) -> None:

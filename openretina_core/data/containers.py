@@ -22,17 +22,21 @@ ArrayLike = Any  # numpy arrays, torch tensors, nested sequences
 
 
 def as_float32(value: ArrayLike) -> np.ndarray:
-    """Convert to a float32 numpy array, copying only when the dtype or type requires it."""
+    """Convert to a float32 numpy array, copying only when the dtype or type requires it (array subclasses
+    such as memory maps and prepared-store views are kept)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor without importing torch here
         value = value.detach().cpu().numpy()
-    array = np.asarray(value)
+    array = np.asanyarray(value)
     if array.dtype != np.float32:
         array = array.astype(np.float32)
     return array
 
 
 def all_finite(array: np.ndarray, chunk_elements: int = 1 << 24) -> bool:
-    """Check for NaN/inf in bounded memory (no full-size boolean temporary for multi-GB movies)."""
+    """Check for NaN/inf in bounded memory (no full-size boolean temporary for multi-GB movies). Arrays whose
+    values were checked when they were stored (``verified_finite``, set by the prepared store) are not read."""
+    if getattr(array, "verified_finite", False):
+        return True
     flat = array.reshape(-1) if array.flags.c_contiguous else None
     if flat is None:
         # Iterate along the largest axis so each slice is small.

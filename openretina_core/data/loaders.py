@@ -58,6 +58,7 @@ class MovieStore:
             )
             moved = np.ascontiguousarray(moved)
             self.copies += 1
+        moved = np.asarray(moved)  # a plain view of memory-mapped or prepared arrays, for torch
         tensor = torch.from_numpy(moved) if moved.flags.writeable else torch.from_numpy(moved.copy())
         self._tensors[key] = (movie, tensor)
         return tensor
@@ -107,6 +108,8 @@ def apply_nan_policy(
         raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {policy!r}")
     arrays = {"train": responses.train, **{f"test[{k}]": v for k, v in responses.test_dict.items()}}
     arrays.update({f"test_by_trial[{k}]": v for k, v in responses.test_by_trial_dict.items()})
+    if all(getattr(arr, "verified_finite", False) for arr in arrays.values()):
+        return responses, {}  # checked when they were stored: a mapped store is not read here
     bad_neurons = np.zeros(responses.n_neurons, dtype=bool)
     n_nan = 0
     for key, arr in arrays.items():
@@ -172,7 +175,7 @@ def test_batch_size(batch_size: int, train_chunk_size: int, test_chunk: int) -> 
 def responses_time_major(array: np.ndarray) -> torch.Tensor:
     """``(N, T)`` -> ``(T, N)`` tensor without copying: contiguous when the array is a view of time-major
     memory, otherwise a strided view (gathering rows of it is still one ``index_select``)."""
-    transposed = array.T
+    transposed = np.asarray(array.T)
     if not transposed.flags.writeable:
         transposed = transposed.copy()
     return torch.from_numpy(transposed)

@@ -1,0 +1,262 @@
+"""Writing prepared entries: once, atomically, under a lock; interrupted preparations are swept.
+
+A new entry is written into its ``.part`` folder (blocks reserved first, so a full disk is an error and not a
+bus fault), hashed and checked for finite values in one read, and renamed into place in one step, so a reader
+sees a whole entry or none. Preparers of the same entry take a lock; the others wait and then map it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openretina_core.files.cache import dataset_cache_dir
+from openretina_core.files.fetch import disk_space_error
+from openretina_core.files.locks import file_lock
+from openretina_core.files.progress import byte_bar
+from openretina_core.store.layout import (
+    CHUNK_BYTES,
+    META_NAME,
+    ORPHAN_AGE_S,
+    STORE_DIR,
+    STORE_FORMAT,
+    PreparedEntry,
+    StoreIntegrityError,
+    check_name,
+    digest_and_finite,
+    discard_entry,
+    entry_folder,
+    entry_key,
+    open_entry,
+    read_entry_meta,
+    source_identity,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class EntryWriter:
+    """Writes one entry's arrays into its ``.part`` folder; ``prepare_entry`` commits or discards it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.user_meta: dict[str, Any] = {}
+        self._arrays: dict[str, np.memmap] = {}
+        folder.mkdir(parents=True)
+
+    def allocate(self, name: str, shape: Sequence[int], dtype: Any = np.float32) -> np.ndarray:
+        """A new array of ``shape`` and ``dtype`` mapped for writing (fill it in place, chunk by chunk)."""
+        check_name("array", name)
+        if name in self._arrays:
+            raise ValueError(f"array {name!r} was already written to this entry")
+        path = self.folder / f"{name}.npy"
+        shape = tuple(int(s) for s in shape)
+        try:
+            array = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=shape)
+            if hasattr(os, "posix_fallocate") and array.nbytes:
+                with open(path, "r+b") as handle:
+                    os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise disk_space_error(
+                    self.folder, int(np.prod(shape)) * np.dtype(dtype).itemsize, exc
+                ) from exc
+            raise
+        self._arrays[name] = array
+        return array
+
+    def put(self, name: str, values: np.ndarray, dtype: Any = None) -> None:
+        """Write ``values`` (any array-like, e.g. an h5py dataset) as array ``name``, in bounded chunks."""
+        source = values if hasattr(values, "shape") and hasattr(values, "dtype") else np.asarray(values)
+        target = self.allocate(name, source.shape, dtype if dtype is not None else source.dtype)
+        if target.ndim == 0:
+            target[()] = source[()]
+            return
+        row_bytes = max(1, target.nbytes // max(1, target.shape[0]))
+        step = max(1, CHUNK_BYTES // row_bytes)
+        for start in range(0, target.shape[0], step):
+            target[start : start + step] = source[start : start + step]
+
+    def _finish(self) -> tuple[dict[str, Any], int]:
+        """Flush, hash, check finiteness and stamp every array; make the files read-only."""
+        specs: dict[str, Any] = {}
+        total = sum(int(a.nbytes) for a in self._arrays.values())
+        with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
+            for name, array in self._arrays.items():
+                array.flush()
+                digest, finite = digest_and_finite(array, bar.update)
+                specs[name] = {
+                    "shape": list(array.shape),
+                    "dtype": array.dtype.str,
+                    "bytes": int(array.nbytes),
+                    "sha256": digest,
+                    "finite": finite,
+                }
+        self._arrays.clear()  # drop the writable mappings before stamping
+        for name, spec in specs.items():
+            path = self.folder / f"{name}.npy"
+            path.chmod(0o444)
+            stat = path.stat()
+            spec["size"], spec["mtime_ns"] = stat.st_size, stat.st_mtime_ns
+        return specs, total
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphans(session_dir: Path) -> int:
+    """Remove ``.part`` folders of preparations whose process is gone (or that are a day old); bytes freed."""
+    freed = 0
+    if not session_dir.is_dir():
+        return freed
+    for part in session_dir.glob("*.part"):
+        try:
+            pid = int(part.name.rsplit(".", 2)[-2].split("-")[0])
+        except (IndexError, ValueError):
+            pid = -1
+        age = time.time() - part.stat().st_mtime
+        if pid == os.getpid() or (pid > 0 and _pid_alive(pid) and age < ORPHAN_AGE_S):
+            continue
+        freed += sum(p.stat().st_size for p in part.rglob("*") if p.is_file())
+        shutil.rmtree(part, ignore_errors=True)
+        logger.info("removed an interrupted preparation %s", part)
+    return freed
+
+
+def _progress_signature(session_dir: Path) -> tuple[int, int]:
+    """Files and modification times of the preparations in progress (they change while one runs): what a
+    waiting process watches to tell a slow preparer from a dead one."""
+    count = stamp = 0
+    for part in session_dir.glob("*.part"):
+        for path in part.rglob("*"):
+            try:
+                stamp += path.stat().st_mtime_ns
+                count += 1
+            except OSError:
+                continue
+    return count, stamp
+
+
+def prepare_entry(
+    dataset_id: str,
+    session: str,
+    *,
+    params: Mapping[str, Any],
+    sources: Sequence[str | os.PathLike[str]],
+    build: Callable[[EntryWriter], None],
+    version: str | int = 1,
+) -> PreparedEntry:
+    """The prepared entry for these parameters and source files: opened when it exists, else built once.
+
+    ``build(writer)`` writes the arrays (``writer.put``/``writer.allocate``) and may fill ``writer.user_meta``
+    (JSON). Concurrent callers for the same entry wait for the first and map what it wrote. A damaged entry is
+    discarded and rebuilt, never served. A failed or interrupted build leaves no entry.
+    """
+    key = entry_key(params, source_identity(sources), version)
+    folder = entry_folder(dataset_id, session, key)
+    entry = _open_if_complete(folder, key)
+    if entry is not None:
+        return entry
+    session_dir = folder.parent
+    session_dir.mkdir(parents=True, exist_ok=True)
+    sweep_orphans(session_dir)
+    lock_root = dataset_cache_dir(dataset_id)
+    lock_name = f"{STORE_DIR}/{session}/{key[:32]}"
+    with file_lock(lock_root, lock_name, ".lock", lambda: _progress_signature(session_dir)):
+        entry = _open_if_complete(folder, key)  # written while we waited
+        if entry is not None:
+            return entry
+        _write_entry(folder, key, params, sources, build, version)
+    entry = _open_if_complete(folder, key)
+    if entry is None:
+        raise StoreIntegrityError(f"{folder}: the entry just prepared cannot be opened")
+    return entry
+
+
+def _open_if_complete(folder: Path, key: str) -> PreparedEntry | None:
+    meta = read_entry_meta(folder, key)
+    if meta is None:
+        if folder.exists():  # an incomplete or foreign folder under a final name: never served
+            logger.warning("discarding %s: not a complete prepared entry", folder)
+            discard_entry(folder)
+        return None
+    try:
+        return open_entry(folder, meta)
+    except StoreIntegrityError as exc:
+        logger.warning("%s; rebuilding the entry", exc)
+        discard_entry(folder)
+        return None
+
+
+def _write_entry(
+    folder: Path,
+    key: str,
+    params: Mapping[str, Any],
+    sources: Sequence[str | os.PathLike[str]],
+    build: Callable[[EntryWriter], None],
+    version: str | int,
+) -> None:
+    part = folder.with_name(f"{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    started = time.monotonic()
+    try:
+        writer = EntryWriter(part)
+        build(writer)
+        specs, total = writer._finish()
+        meta = {
+            "store": STORE_FORMAT,
+            "key": key,
+            "version": version,
+            "params": json.loads(json.dumps(params, default=str)),
+            "sources": source_identity(sources),
+            "arrays": specs,
+            "user": writer.user_meta,
+            "created": time.time(),
+        }
+        (part / META_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True))
+        try:
+            os.rename(part, folder)  # atomic: the entry appears whole
+        except OSError:
+            if read_entry_meta(folder, key) is None:
+                raise
+            logger.info("%s was prepared meanwhile by another process; using it", folder)
+        else:
+            logger.info("prepared %s (%.2f GB in %.1f s)", folder, total / 1e9, time.monotonic() - started)
+            _remove_superseded(folder, meta)
+    finally:
+        if part.exists():
+            shutil.rmtree(part, ignore_errors=True)
+
+
+def _remove_superseded(folder: Path, meta: Mapping[str, Any]) -> None:
+    """Drop the session's entries made with the same parameters from source files that have since changed
+    (they can never be served again)."""
+    paths = sorted(source["path"] for source in meta["sources"])
+    for sibling in folder.parent.iterdir():
+        if sibling == folder or sibling.name.endswith(".part") or not sibling.is_dir():
+            continue
+        other = read_entry_meta(sibling)
+        if (
+            other is not None
+            and other.get("params") == meta["params"]
+            and other.get("version") == meta["version"]
+            and sorted(source["path"] for source in other.get("sources", [])) == paths
+        ):
+            logger.info("removing %s: its source files have changed", sibling)
+            discard_entry(sibling)
