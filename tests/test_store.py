@@ -27,11 +27,13 @@ from openretina_core import (
 from openretina_core.files import DiskFullError
 from openretina_core.store import (
     StoreIntegrityError,
+    StoreWriteError,
     clean_entries,
     list_entries,
     open_entry,
     prepare_entry,
     prepared_session,
+    strict_preparation,
     verify_entry,
 )
 
@@ -167,12 +169,33 @@ def test_a_full_disk_is_a_clear_error_and_the_previous_entry_stays(
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "posix_fallocate", no_space)
-        with pytest.raises(DiskFullError, match="not enough disk space"):
+        with strict_preparation(), pytest.raises(DiskFullError, match="not enough disk space"):
             prepared_session("toy", "s1", params={"a": 2}, sources=[source], read=read)
     entries = list_entries("toy")
     assert [e.complete for e in entries] == [True], "no partial entry is left, the old one is intact"
     prepared_session("toy", "s1", params={"a": 1}, sources=[source], read=read)
     assert read.calls == 2, "the previous entry is still served"
+
+
+def test_an_ordinary_load_falls_back_to_memory_when_the_store_cannot_be_written(
+    source: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    read = CountingReader()
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "posix_fallocate", no_space)
+        movies, _ = prepared_session("toy", "s1", params={}, sources=[source], read=read)
+    assert movies is not None and np.array_equal(movies.train, make_session()[0].train)
+    assert "not enough disk space" in caplog.text and "kept in memory" in caplog.text
+    assert list_entries("toy") == [] and read.calls == 1
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "blocked").write_text("a file where the store wants a folder")
+    movies, responses = prepared_session("blocked", "s2", params={}, sources=[source], read=read)
+    assert movies is not None and responses is not None and read.calls == 2
+    with strict_preparation(), pytest.raises(StoreWriteError, match="cannot create the prepared store"):
+        prepared_session("blocked", "s3", params={}, sources=[source], read=read)
 
 
 def test_a_failed_build_leaves_nothing(source: Path) -> None:

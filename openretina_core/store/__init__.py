@@ -20,13 +20,14 @@ if TYPE_CHECKING:
         PreparedArray,
         PreparedEntry,
         StoreIntegrityError,
+        StoreWriteError,
         clean_entries,
         list_entries,
         open_entry,
         store_root,
         verify_entry,
     )
-    from openretina_core.store.preparing import EntryWriter, prepare_entry, sweep_orphans
+    from openretina_core.store.preparing import EntryWriter, prepare_entry, strict_preparation, sweep_orphans
     from openretina_core.store.sessions import prepared_session, read_session, write_session
 
 _EXPORTS = {
@@ -36,6 +37,7 @@ _EXPORTS = {
             "PreparedArray",
             "PreparedEntry",
             "StoreIntegrityError",
+            "StoreWriteError",
             "clean_entries",
             "list_entries",
             "open_entry",
@@ -44,7 +46,7 @@ _EXPORTS = {
         ],
         ".layout",
     ),
-    **dict.fromkeys(["EntryWriter", "prepare_entry", "sweep_orphans"], ".preparing"),
+    **dict.fromkeys(["EntryWriter", "prepare_entry", "strict_preparation", "sweep_orphans"], ".preparing"),
     **dict.fromkeys(["prepare", "store_enabled"], ".by_name"),
     **dict.fromkeys(["prepared_session", "read_session", "write_session"], ".sessions"),
 }
@@ -55,6 +57,7 @@ __all__ = [
     "PreparedArray",
     "PreparedEntry",
     "StoreIntegrityError",
+    "StoreWriteError",
     "clean_entries",
     "list_entries",
     "open_entry",
@@ -64,6 +67,7 @@ __all__ = [
     "read_session",
     "store_enabled",
     "store_root",
+    "strict_preparation",
     "sweep_orphans",
     "verify_entry",
     "write_session",

@@ -30,11 +30,14 @@ def prepare(
     name: str, *, data_dir: str | Path | None = None, download: bool = True, **options: Any
 ) -> list[EntryUsage]:
     """Prepare ``name`` with these options (downloading missing files unless ``download=False``); returns the
-    dataset's complete prepared entries. A dataset whose plugin does not use the store is loaded once and the
+    dataset's complete prepared entries. A store that cannot be written (full disk, read-only) is an error here;
+    ordinary loads fall back to memory with a warning. A dataset whose plugin does not use the store is loaded once and the
     list is empty (it is served from memory, as before)."""
     from openretina_core.data.registered import get_dataloaders
+    from openretina_core.store.preparing import strict_preparation
 
-    get_dataloaders(name, data_dir=data_dir, download=download, **options)
+    with strict_preparation():  # here a store that cannot be written is an error, not a fallback to memory
+        get_dataloaders(name, data_dir=data_dir, download=download, **options)
     entries = [usage for usage in list_entries(name) if usage.complete]
     if not entries:
         logger.warning("dataset %r keeps no prepared entries (its plugin reads into memory)", name)

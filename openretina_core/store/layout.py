@@ -42,6 +42,10 @@ CHUNK_BYTES = 64 << 20
 ORPHAN_AGE_S = 24 * 3600.0
 
 
+class StoreWriteError(OSError):
+    """The store's folder cannot be written (read-only, permissions, a file in the way)."""
+
+
 class StoreIntegrityError(ValueError):
     """A prepared file differs from what was recorded when it was written (changed, truncated, replaced)."""
 
@@ -93,11 +97,16 @@ def check_name(kind: str, name: str) -> str:
 
 @define
 class PreparedEntry:
-    """A complete entry: its folder, its metadata and its arrays (mapped copy-on-write)."""
+    """A complete entry: its folder, its metadata and its arrays (mapped copy-on-write). ``folder`` is None for
+    an entry that could not be written and lives in memory only (see ``prepare_entry``)."""
 
-    folder: Path
+    folder: Path | None
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray] = field(factory=dict)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.folder is None
 
     @property
     def user_meta(self) -> dict[str, Any]:
@@ -111,7 +120,7 @@ class PreparedEntry:
 
     @property
     def nbytes(self) -> int:
-        return sum(int(spec["bytes"]) for spec in self.meta["arrays"].values())
+        return sum(int(array.nbytes) for array in self.arrays.values())
 
 
 def digest_and_finite(array: np.ndarray, progress: Callable[[int], Any]) -> tuple[str, bool | None]:
@@ -127,10 +136,6 @@ def digest_and_finite(array: np.ndarray, progress: Callable[[int], Any]) -> tupl
             finite = False
         progress(part.nbytes)
     return digest.hexdigest(), (finite if floating else True)
-
-
-def entry_folder(dataset_id: str, session: str, key: str) -> Path:
-    return store_root(dataset_id) / check_name("session", session) / key[:32]
 
 
 def read_entry_meta(folder: Path, key: str | None = None) -> dict[str, Any] | None:

@@ -14,13 +14,15 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from openretina_core.files.cache import dataset_cache_dir
+from openretina_core.files.cache import META_DIR, dataset_cache_dir
 from openretina_core.files.fetch import disk_space_error
 from openretina_core.files.locks import file_lock
 from openretina_core.files.progress import byte_bar
@@ -32,10 +34,10 @@ from openretina_core.store.layout import (
     STORE_FORMAT,
     PreparedEntry,
     StoreIntegrityError,
+    StoreWriteError,
     check_name,
     digest_and_finite,
     discard_entry,
-    entry_folder,
     entry_key,
     open_entry,
     read_entry_meta,
@@ -46,34 +48,54 @@ logger = logging.getLogger(__name__)
 
 
 class EntryWriter:
-    """Writes one entry's arrays into its ``.part`` folder; ``prepare_entry`` commits or discards it."""
+    """Writes one entry's arrays into its ``.part`` folder; ``prepare_entry`` commits or discards it.
 
-    def __init__(self, folder: Path) -> None:
+    With ``memory_fallback``, a folder that cannot be written (read-only, full) switches the writer to memory:
+    ``allocate`` then returns ordinary arrays and the entry is served from memory, with one warning.
+    """
+
+    def __init__(self, folder: Path | None, memory_fallback: bool = False) -> None:
         self.folder = folder
+        self.memory_fallback = memory_fallback
         self.user_meta: dict[str, Any] = {}
-        self._arrays: dict[str, np.memmap] = {}
-        folder.mkdir(parents=True)
+        self._arrays: dict[str, np.ndarray] = {}
+        self.in_memory = folder is None
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True)
+            except OSError as exc:
+                self._cannot_write(
+                    StoreWriteError(exc.errno, f"cannot create {folder}: {exc.strerror or exc}")
+                )
+
+    def _cannot_write(self, error: OSError) -> None:
+        if not self.memory_fallback:
+            raise error
+        logger.warning("%s; this entry is kept in memory instead of the prepared store", error)
+        self.in_memory = True
 
     def allocate(self, name: str, shape: Sequence[int], dtype: Any = np.float32) -> np.ndarray:
         """A new array of ``shape`` and ``dtype`` mapped for writing (fill it in place, chunk by chunk)."""
         check_name("array", name)
         if name in self._arrays:
             raise ValueError(f"array {name!r} was already written to this entry")
-        path = self.folder / f"{name}.npy"
         shape = tuple(int(s) for s in shape)
-        try:
-            array = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=shape)
-            if hasattr(os, "posix_fallocate") and array.nbytes:
-                with open(path, "r+b") as handle:
-                    os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise disk_space_error(
-                    self.folder, int(np.prod(shape)) * np.dtype(dtype).itemsize, exc
-                ) from exc
-            raise
-        self._arrays[name] = array
-        return array
+        if not self.in_memory:
+            assert self.folder is not None
+            try:
+                self._arrays[name] = _mapped_file(self.folder / f"{name}.npy", shape, np.dtype(dtype))
+                return self._arrays[name]
+            except OSError as exc:
+                self._cannot_write(exc)
+        self._arrays[name] = np.empty(shape, dtype=np.dtype(dtype))
+        return self._arrays[name]
+
+    def in_memory_arrays(self) -> dict[str, np.ndarray]:
+        """Every array as an in-memory array (mapped ones copied), for an entry that will not be committed."""
+        return {
+            name: np.array(array) if isinstance(array, np.memmap) else array
+            for name, array in self._arrays.items()
+        }
 
     def put(self, name: str, values: np.ndarray, dtype: Any = None) -> None:
         """Write ``values`` (any array-like, e.g. an h5py dataset) as array ``name``, in bounded chunks."""
@@ -89,10 +111,12 @@ class EntryWriter:
 
     def _finish(self) -> tuple[dict[str, Any], int]:
         """Flush, hash, check finiteness and stamp every array; make the files read-only."""
+        assert self.folder is not None
         specs: dict[str, Any] = {}
         total = sum(int(a.nbytes) for a in self._arrays.values())
         with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
             for name, array in self._arrays.items():
+                assert isinstance(array, np.memmap)
                 array.flush()
                 digest, finite = digest_and_finite(array, bar.update)
                 specs[name] = {
@@ -109,6 +133,21 @@ class EntryWriter:
             stat = path.stat()
             spec["size"], spec["mtime_ns"] = stat.st_size, stat.st_mtime_ns
         return specs, total
+
+
+def _mapped_file(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.memmap:
+    """A new ``.npy`` file mapped for writing, its blocks reserved first: a full disk is an error here, not a
+    bus fault while the mapping is written."""
+    try:
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        if hasattr(os, "posix_fallocate") and array.nbytes:
+            with open(path, "r+b") as handle:
+                os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise disk_space_error(path.parent, int(np.prod(shape)) * dtype.itemsize, exc) from exc
+        raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+    return array
 
 
 def _pid_alive(pid: int) -> bool:
@@ -154,6 +193,19 @@ def _progress_signature(session_dir: Path) -> tuple[int, int]:
     return count, stamp
 
 
+_STRICT: ContextVar[bool] = ContextVar("openretina_store_strict", default=False)
+
+
+@contextmanager
+def strict_preparation() -> Iterator[None]:
+    """Inside this block a store that cannot be written is an error, not a fallback to memory (``prepare``)."""
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
 def prepare_entry(
     dataset_id: str,
     session: str,
@@ -162,32 +214,55 @@ def prepare_entry(
     sources: Sequence[str | os.PathLike[str]],
     build: Callable[[EntryWriter], None],
     version: str | int = 1,
+    dataset_root: str | os.PathLike[str] | None = None,
+    memory_fallback: bool | None = None,
 ) -> PreparedEntry:
     """The prepared entry for these parameters and source files: opened when it exists, else built once.
 
     ``build(writer)`` writes the arrays (``writer.put``/``writer.allocate``) and may fill ``writer.user_meta``
     (JSON). Concurrent callers for the same entry wait for the first and map what it wrote. A damaged entry is
-    discarded and rebuilt, never served. A failed or interrupted build leaves no entry.
+    discarded and rebuilt, never served. A failed or interrupted build leaves no entry. ``dataset_root``: the
+    dataset's cache folder (default ``<cache>/<dataset>``). When the store cannot be written (read-only, full
+    disk) the entry is built in memory with a warning, unless ``memory_fallback=False`` or inside
+    :func:`strict_preparation` (then the error is raised and any previous entry stays as it was).
     """
+    fallback = (not _STRICT.get()) if memory_fallback is None else memory_fallback
+    root = Path(dataset_root) if dataset_root is not None else dataset_cache_dir(dataset_id)
     key = entry_key(params, source_identity(sources), version)
-    folder = entry_folder(dataset_id, session, key)
+    folder = root / META_DIR / STORE_DIR / check_name("session", session) / key[:32]
     entry = _open_if_complete(folder, key)
     if entry is not None:
         return entry
     session_dir = folder.parent
-    session_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        session_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        error = StoreWriteError(
+            exc.errno, f"cannot create the prepared store {session_dir}: {exc.strerror or exc}"
+        )
+        if not fallback:
+            raise error from exc
+        logger.warning("%s; %s is kept in memory", error, session)
+        writer = EntryWriter(None)
+        build(writer)
+        return _memory_entry(writer.in_memory_arrays(), key, writer.user_meta)
     sweep_orphans(session_dir)
-    lock_root = dataset_cache_dir(dataset_id)
     lock_name = f"{STORE_DIR}/{session}/{key[:32]}"
-    with file_lock(lock_root, lock_name, ".lock", lambda: _progress_signature(session_dir)):
+    with file_lock(root, lock_name, ".lock", lambda: _progress_signature(session_dir)):
         entry = _open_if_complete(folder, key)  # written while we waited
         if entry is not None:
             return entry
-        _write_entry(folder, key, params, sources, build, version)
+        memory = _write_entry(folder, key, params, sources, build, version, fallback)
+    if memory is not None:
+        return memory
     entry = _open_if_complete(folder, key)
     if entry is None:
         raise StoreIntegrityError(f"{folder}: the entry just prepared cannot be opened")
     return entry
+
+
+def _memory_entry(arrays: dict[str, np.ndarray], key: str, user_meta: dict[str, Any]) -> PreparedEntry:
+    return PreparedEntry(folder=None, meta={"key": key, "user": user_meta, "arrays": {}}, arrays=arrays)
 
 
 def _open_if_complete(folder: Path, key: str) -> PreparedEntry | None:
@@ -212,12 +287,17 @@ def _write_entry(
     sources: Sequence[str | os.PathLike[str]],
     build: Callable[[EntryWriter], None],
     version: str | int,
-) -> None:
+    fallback: bool,
+) -> PreparedEntry | None:
+    """Build and commit the entry; an in-memory entry instead when the store cannot be written and
+    ``fallback`` allows it (None when the entry was committed)."""
     part = folder.with_name(f"{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     started = time.monotonic()
     try:
-        writer = EntryWriter(part)
+        writer = EntryWriter(part, memory_fallback=fallback)
         build(writer)
+        if writer.in_memory:
+            return _memory_entry(writer.in_memory_arrays(), key, writer.user_meta)
         specs, total = writer._finish()
         meta = {
             "store": STORE_FORMAT,
@@ -229,16 +309,21 @@ def _write_entry(
             "user": writer.user_meta,
             "created": time.time(),
         }
-        (part / META_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True))
         try:
+            (part / META_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True))
             os.rename(part, folder)  # atomic: the entry appears whole
-        except OSError:
-            if read_entry_meta(folder, key) is None:
-                raise
-            logger.info("%s was prepared meanwhile by another process; using it", folder)
-        else:
-            logger.info("prepared %s (%.2f GB in %.1f s)", folder, total / 1e9, time.monotonic() - started)
-            _remove_superseded(folder, meta)
+        except OSError as exc:
+            if read_entry_meta(folder, key) is not None:
+                logger.info("%s was prepared meanwhile by another process; using it", folder)
+                return None
+            if not fallback:
+                raise StoreWriteError(exc.errno, f"cannot commit {folder}: {exc.strerror or exc}") from exc
+            logger.warning("cannot commit %s (%s); this entry is kept in memory", folder, exc)
+            arrays = {name: np.load(part / f"{name}.npy", allow_pickle=False) for name in specs}
+            return _memory_entry(arrays, key, writer.user_meta)
+        logger.info("prepared %s (%.2f GB in %.1f s)", folder, total / 1e9, time.monotonic() - started)
+        _remove_superseded(folder, meta)
+        return None
     finally:
         if part.exists():
             shutil.rmtree(part, ignore_errors=True)

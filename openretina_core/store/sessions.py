@@ -122,9 +122,16 @@ def prepared_session(
     (either may be None). ``version``: the plugin's format version; bump it when the reader's output changes.
     """
 
+    in_memory: list[SessionPair] = []
+
     def build(writer: EntryWriter) -> None:
-        movies, responses = read()
-        write_session(writer, movies, responses)
+        pair = read()
+        if not writer.in_memory:
+            write_session(writer, *pair)
+        if writer.in_memory:  # the store cannot be written: serve what was read, as before
+            in_memory.append(pair)
 
     entry = prepare_entry(dataset_id, session, params=params, sources=sources, build=build, version=version)
+    if entry.in_memory and in_memory:
+        return in_memory[0]
     return read_session(entry)
