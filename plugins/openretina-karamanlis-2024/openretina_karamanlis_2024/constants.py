@@ -56,6 +56,5 @@ RETINA_PIXEL_SIZE_UM = 7.5  # per screen pixel on the retina
 SCREEN_PIXEL_UM = RETINA_PIXEL_SIZE_UM
 
 # Bump when the composed-movie cache's content or layout changes: old entries are then never read.
-CACHE_FORMAT_VERSION = 2
-DERIVED_DIR = "derived"
+CACHE_FORMAT_VERSION = 3  # 3: entries of the core's prepared store
 EXTRACTED_DIR = "extracted"

@@ -1,4 +1,4 @@
-"""Stimuli: each session's fixation movies, composed (or read from the cache) and z-scored per session.
+"""Stimuli: each session's fixation movies, composed (or mapped from the core's prepared store), z-scored.
 
 Movies are built time-major, ``(T, 1, H, W)`` float32, and handed to the container as the ``(1, T, H, W)``
 view, so the dataloaders use them without a copy; z-scoring happens in place.
@@ -18,6 +18,8 @@ import torch
 from openretina_core.data import MoviesTrainTestSplit
 from openretina_karamanlis_2024.compose import FixationComposer
 from openretina_karamanlis_2024.constants import (
+    CACHE_FORMAT_VERSION,
+    DATASET_ID,
     DEFAULT_TARGET_SIZE,
     FIXATION_SCREEN_PIXEL,
     KEY_FROZEN_FIXATIONS,
@@ -28,16 +30,7 @@ from openretina_karamanlis_2024.constants import (
     TEST_NAME,
 )
 from openretina_karamanlis_2024.layout import SessionFile, default_extract_root, find_session_files
-from openretina_karamanlis_2024.movie_cache import (
-    PendingEntry,
-    dataset_cache,
-    entry_dir,
-    entry_key,
-    movie_stats,
-    normalize_in_place,
-    open_entry,
-    read_meta,
-)
+from openretina_karamanlis_2024.movie_cache import dataset_cache, movie_stats, normalize_in_place
 
 logger = logging.getLogger(__name__)
 
@@ -140,95 +133,57 @@ def load_session_stimuli(
     cache: Path | None = None,
     use_cache: bool = True,
 ) -> MoviesTrainTestSplit:
-    """One session's movies: from the cache when its key matches, else composed (and cached). Cached movies
-    are stored as they are returned (z-scored when ``normalize_stimuli``) and mapped copy-on-write."""
+    """One session's movies: mapped from the core's prepared store when an entry for these parameters and this
+    source file exists, else composed straight into a new entry's files (z-scored there when
+    ``normalize_stimuli``). A store that cannot be written never stops loading (the movies stay in memory).
+    ``use_cache=False`` composes in memory and writes nothing."""
+    from openretina_core.store import prepare_entry
+
     cache = cache if cache is not None else dataset_cache()
-    params = cache_params(stim_type, composer.target_size, normalize_stimuli)
-    identity = file.identity()
-    key = entry_key(params, identity)
-    folder = entry_dir(cache, file.session, params, key)
-    meta = read_meta(folder, key) if use_cache else None
-    movies = _open_cached(folder, meta) if meta is not None else None
-    if meta is not None and movies is not None:
-        logger.info("%s: composed movies from the cache %s", file.session, folder)
-        mean, std = float(meta["train_mean"]), float(meta["train_std"])
-    else:
-        movies, mean, std = _compose_and_cache(
-            file, composer, params, identity, key, folder, normalize_stimuli, use_cache
-        )
-    return MoviesTrainTestSplit(
-        train=movies["train"].transpose(1, 0, 2, 3),
-        test_dict={TEST_NAME: movies["test"].transpose(1, 0, 2, 3)},
-        stim_id=stim_type,
-        norm_mean=mean if normalize_stimuli else None,
-        norm_std=std if normalize_stimuli else None,
-    )
+    if not use_cache:
+        train, test, _ = compose_session(file, composer)
+        mean, std = movie_stats(train)
+        if normalize_stimuli:
+            normalize_in_place([train, test], mean, std)
+        return _container({"train": train, "test": test}, stim_type, normalize_stimuli, mean, std)
 
+    def build(writer: Any) -> None:
+        def allocate(shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+            return {name: writer.allocate(name, shape, np.float32) for name, shape in shapes.items()}
 
-def _compose_and_cache(
-    file: SessionFile,
-    composer: FixationComposer,
-    params: dict[str, Any],
-    identity: dict[str, Any],
-    key: str,
-    folder: Path,
-    normalize_stimuli: bool,
-    use_cache: bool,
-) -> tuple[dict[str, np.ndarray], float, float]:
-    """Compose the movies (into the new cache entry's files when caching), z-score them when asked, commit the
-    entry and hand back its copy-on-write mapping. A cache that cannot be written never stops loading."""
-    pending: list[PendingEntry] = []
-
-    def allocate(shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-        if use_cache:
-            try:
-                pending.append(PendingEntry(folder, shapes))
-                return pending[0].movies
-            except OSError as exc:
-                logger.warning("%s: cannot cache the composed movies in %s: %s", file.session, folder, exc)
-        return {name: np.empty(shape, dtype=np.float32) for name, shape in shapes.items()}
-
-    try:
         train, test, extra = compose_session(file, composer, allocate)
         mean, std = movie_stats(train)
         if normalize_stimuli:
             normalize_in_place([train, test], mean, std)
-        if not pending:
-            return {"train": train, "test": test}, mean, std
-        meta = {
-            "params": params,
-            "source": identity,
-            "session": file.session,
-            "shapes": {"train": list(train.shape), "test": list(test.shape)},
-            "train_mean": mean,
-            "train_std": std,
-            **extra,
-        }
-        try:
-            pending[0].commit(key, meta)
-        except OSError as exc:
-            logger.warning("%s: could not cache the composed movies in %s: %s", file.session, folder, exc)
-            movies = {"train": np.array(train), "test": np.array(test)}
-            pending[0].discard()
-            return movies, mean, std
-        del train, test  # the writable mappings: callers get copy-on-write ones
-    except BaseException:
-        for entry in pending:
-            entry.discard()
-        raise
-    movies = _open_cached(folder, meta)
-    if movies is None:
-        raise RuntimeError(f"{folder}: the cache entry just written cannot be read back")
-    return movies, mean, std
+        writer.user_meta.update({"train_mean": mean, "train_std": std, **extra})
+
+    entry = prepare_entry(
+        DATASET_ID,
+        file.session,
+        params=cache_params(stim_type, composer.target_size, normalize_stimuli),
+        sources=[file.path],
+        build=build,
+        version=CACHE_FORMAT_VERSION,
+        dataset_root=cache,
+    )
+    stats = entry.user_meta
+    movies = {"train": entry["train"], "test": entry["test"]}
+    return _container(
+        movies, stim_type, normalize_stimuli, float(stats["train_mean"]), float(stats["train_std"])
+    )
 
 
-def _open_cached(folder: Path, meta: dict[str, Any]) -> dict[str, np.ndarray] | None:
-    """The cached movies, or None (with a warning) when the entry is damaged."""
-    try:
-        return open_entry(folder, meta)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("ignoring the damaged cache entry %s (%s); composing again", folder, exc)
-        return None
+def _container(
+    movies: dict[str, np.ndarray], stim_type: str, normalized: bool, mean: float, std: float
+) -> MoviesTrainTestSplit:
+    """The ``(1, T, H, W)`` views of the time-major movies."""
+    return MoviesTrainTestSplit(
+        train=movies["train"].transpose(1, 0, 2, 3),
+        test_dict={TEST_NAME: movies["test"].transpose(1, 0, 2, 3)},
+        stim_id=stim_type,
+        norm_mean=mean if normalized else None,
+        norm_std=std if normalized else None,
+    )
 
 
 def make_composer(target_size: Sequence[int], device: str | torch.device | None) -> FixationComposer:

@@ -1,4 +1,5 @@
-"""The composed-movie cache: reused when nothing changed, never stale after a parameter or source change."""
+"""Composed movies in the core's prepared store: reused when nothing changed, never stale after a parameter or
+source change, never served damaged."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def damage(path: Path, content: bytes) -> None:
     path.write_bytes(content)
 
 
+def entries(cache: Path) -> Path:
+    """The session's folder of prepared entries."""
+    return cache / ".openretina" / "prepared" / MARMOSET
+
+
 def load(data: Path, cache: Path, **options) -> dict:  # type: ignore[no-untyped-def]
     return load_all_stimuli(data, species="marmoset", cache_dir=cache, **options)
 
@@ -62,7 +68,7 @@ def test_second_load_reads_the_cache(data: Path, tmp_path: Path, compositions: l
     np.testing.assert_array_equal(second.test, first.test)
     assert (second.norm_mean, second.norm_std) == (first.norm_mean, first.norm_std)
     assert listing(data) == before, "nothing may be written next to the user's files"
-    assert any((cache / "derived" / MARMOSET).iterdir())
+    assert any(entries(cache).iterdir())
     # Raw movies from the cache are the normalised ones undone.
     raw = load(data, cache, normalize_stimuli=False)[MARMOSET]
     assert raw.norm_mean is None
@@ -84,7 +90,7 @@ def test_parameter_change_is_not_served_from_the_cache(
 def test_touched_source_is_recomposed(data: Path, tmp_path: Path, compositions: list[str]) -> None:
     cache = tmp_path / "cache"
     old = load(data, cache)[MARMOSET]
-    old_entries = list((cache / "derived" / MARMOSET).iterdir())
+    old_entries = list(entries(cache).iterdir())
     path = data / "sessions" / MARMOSET / f"{MARMOSET}_fixationmovie_data.mat"
     stat = path.stat()
     with h5py.File(path, "r+") as handle:  # same size, new content
@@ -103,7 +109,7 @@ def test_touched_source_is_recomposed(data: Path, tmp_path: Path, compositions: 
 def test_incomplete_entry_is_ignored(data: Path, tmp_path: Path, compositions: list[str]) -> None:
     cache = tmp_path / "cache"
     first_train = np.array(load(data, cache)[MARMOSET].train)  # a copy: the mapping is dropped
-    (entry,) = (cache / "derived" / MARMOSET).iterdir()
+    (entry,) = entries(cache).iterdir()
     (entry / "meta.json").unlink()  # as if a writer died before committing
     damage(entry / "train.npy", b"garbage")
     again = load(data, cache)[MARMOSET]
@@ -114,7 +120,7 @@ def test_incomplete_entry_is_ignored(data: Path, tmp_path: Path, compositions: l
 def test_damaged_entry_is_recomposed(data: Path, tmp_path: Path, compositions: list[str]) -> None:
     cache = tmp_path / "cache"
     first_train = np.array(load(data, cache)[MARMOSET].train)  # a copy: the mapping is dropped
-    (entry,) = (cache / "derived" / MARMOSET).iterdir()
+    (entry,) = entries(cache).iterdir()
     data_bytes = (entry / "train.npy").read_bytes()
     damage(entry / "train.npy", data_bytes[: len(data_bytes) // 2])  # truncated behind our back
     again = load(data, cache)[MARMOSET]
@@ -127,13 +133,13 @@ def test_damaged_entry_is_recomposed(data: Path, tmp_path: Path, compositions: l
 def test_use_cache_false_writes_nothing(data: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     load(data, cache, use_cache=False)
-    assert not (cache / "derived").exists()
+    assert not (cache / ".openretina" / "prepared").exists()
 
 
 def test_cached_movies_are_mapped_copy_on_write(data: Path, tmp_path: Path, compositions: list[str]) -> None:
     cache = tmp_path / "cache"
     first = load(data, cache)[MARMOSET]
-    (entry,) = (cache / "derived" / MARMOSET).iterdir()
+    (entry,) = entries(cache).iterdir()
     assert sorted(p.name for p in entry.iterdir()) == ["meta.json", "test.npy", "train.npy"], "no leftovers"
     assert not any(p.stat().st_mode & 0o222 for p in entry.glob("*.npy")), "movies are read-only"
     stored = np.load(entry / "train.npy")
@@ -157,13 +163,13 @@ def test_failed_composition_leaves_no_partial_files(
     monkeypatch.setattr(stimuli_module.FixationComposer, "compose", broken)
     with pytest.raises(RuntimeError, match="interrupted"):
         load(data, cache)
-    assert not [p for p in (cache / "derived").rglob("*") if p.is_file()]
+    assert not [p for p in (cache / ".openretina" / "prepared").rglob("*") if p.is_file()]
 
 
 def test_unwritable_cache_still_loads(data: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "derived").write_text("a file where the cache wants a folder")
+    (cache / ".openretina").write_text("a file where the store wants a folder")
     movies = load(data, cache)[MARMOSET]
     fresh = load(data, tmp_path / "other", use_cache=False)[MARMOSET]
     np.testing.assert_array_equal(movies.train, fresh.train)
@@ -172,16 +178,14 @@ def test_unwritable_cache_still_loads(data: Path, tmp_path: Path) -> None:
 def test_cache_that_fails_at_commit_still_loads(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openretina_karamanlis_2024 import movie_cache
-
-    real_replace = os.replace
+    real_rename = os.rename
 
     def full_disk(source, target):  # type: ignore[no-untyped-def]
-        if str(target).endswith("meta.json"):
+        if str(source).endswith(".part"):  # the commit of a prepared entry
             raise OSError(28, "No space left on device")
-        return real_replace(source, target)
+        return real_rename(source, target)
 
-    monkeypatch.setattr(movie_cache.os, "replace", full_disk)
+    monkeypatch.setattr(os, "rename", full_disk)
     movies = load(data, tmp_path / "cache")[MARMOSET]
     fresh = load(data, tmp_path / "other", use_cache=False)[MARMOSET]
     np.testing.assert_array_equal(movies.train, fresh.train)
