@@ -9,8 +9,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from openretina_core.data import DataLoaders, multiple_movies_dataloaders
+from openretina_core.data import (
+    DataLoaders,
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    multiple_movies_dataloaders,
+)
 from openretina_core.files import fetch_dataset
+from openretina_core.store import prepared_session, store_enabled
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
     DEFAULT_RESPONSE_TYPE,
@@ -20,11 +26,18 @@ from openretina_maheswaranathan_2023.constants import (
     PIXEL_SIZE_UM,
     SPECIES,
 )
-from openretina_maheswaranathan_2023.layout import check_response_type, check_stim_type, ganglion_cell_dir
-from openretina_maheswaranathan_2023.responses import load_all_responses
-from openretina_maheswaranathan_2023.stimuli import load_all_stimuli
+from openretina_maheswaranathan_2023.layout import (
+    check_response_type,
+    check_stim_type,
+    find_session_files,
+    ganglion_cell_dir,
+)
+from openretina_maheswaranathan_2023.responses import load_all_responses, load_responses_for_session
+from openretina_maheswaranathan_2023.stimuli import load_all_stimuli, load_stimuli_for_session
 
 logger = logging.getLogger(__name__)
+
+STORE_VERSION = 1  # bump when what the readers return changes: older prepared entries are then never served
 
 _OWN_ARGUMENTS = {"neuron_data_dictionary", "movies_dictionary", "train_chunk_size", "batch_size", "seed"}
 LOADER_OPTIONS = tuple(
@@ -55,6 +68,7 @@ def get_maheswaranathan_dataloaders(
     fr_normalization: float = 1.0,
     normalize_stimuli: bool = True,
     sessions: Iterable[str] | None = None,
+    prepared: bool | None = None,
     **loader_options: Any,
 ) -> DataLoaders:
     """Train/validation/test loaders of the Maheswaranathan et al. 2023 salamander recordings.
@@ -67,6 +81,8 @@ def get_maheswaranathan_dataloaders(
     ``train_chunk_size`` frames; the repeated test movie is one sample under the key ``"test"``. Further
     keyword options go to :func:`openretina_core.data.multiple_movies_dataloaders` (e.g.
     ``val_clip_indices``, ``allow_over_boundaries``, ``nan_policy``, ``num_workers``, ``pin_memory``).
+    ``prepared`` (default: on unless ``OPENRETINA_NO_STORE=1``): each session is read once into the core's
+    prepared store and memory-mapped from there on every later load.
     """
     check_stim_type(stim_type)
     check_response_type(response_type)
@@ -75,20 +91,25 @@ def get_maheswaranathan_dataloaders(
         raise TypeError(
             f"unknown option(s) {unknown} for dataset 'maheswaranathan_2023'; valid options are stim_type, "
             f"response_type, train_chunk_size, clip_length, num_val_clips, seed, fr_normalization, "
-            f"normalize_stimuli, sessions, {', '.join(LOADER_OPTIONS)}"
+            f"normalize_stimuli, sessions, prepared, {', '.join(LOADER_OPTIONS)}"
         )
     root = resolve_data_root(data_dir, download)
-    # Responses first: they are small and their checks (keys, lengths) fail fast before a multi-GB read.
-    responses = load_all_responses(
-        root,
-        stim_type=stim_type,
-        response_type=response_type,
-        fr_normalization=fr_normalization,
-        sessions=sessions,
-    )
-    movies = load_all_stimuli(
-        root, stim_type=stim_type, normalize_stimuli=normalize_stimuli, sessions=list(responses)
-    )
+    if store_enabled(prepared):
+        movies, responses = _prepared_sessions(
+            root, stim_type, response_type, fr_normalization, normalize_stimuli, sessions
+        )
+    else:
+        # Responses first: they are small and their checks (keys, lengths) fail fast before a multi-GB read.
+        responses = load_all_responses(
+            root,
+            stim_type=stim_type,
+            response_type=response_type,
+            fr_normalization=fr_normalization,
+            sessions=sessions,
+        )
+        movies = load_all_stimuli(
+            root, stim_type=stim_type, normalize_stimuli=normalize_stimuli, sessions=list(responses)
+        )
     loaders = multiple_movies_dataloaders(
         responses,
         movies,
@@ -112,6 +133,40 @@ def get_maheswaranathan_dataloaders(
         }
     )
     return loaders
+
+
+def _prepared_sessions(
+    root: Path,
+    stim_type: str,
+    response_type: str,
+    fr_normalization: float,
+    normalize_stimuli: bool,
+    sessions: Iterable[str] | None,
+) -> tuple[dict[str, MoviesTrainTestSplit], dict[str, ResponsesTrainTestSplit]]:
+    """Every session through the core's prepared store: read from its HDF5 file once, mapped afterwards."""
+    params = {
+        "stim_type": stim_type,
+        "response_type": response_type,
+        "fr_normalization": float(fr_normalization),
+        "normalize_stimuli": bool(normalize_stimuli),
+    }
+    movies: dict[str, MoviesTrainTestSplit] = {}
+    responses: dict[str, ResponsesTrainTestSplit] = {}
+    for session, path in find_session_files(root, stim_type, sessions).items():
+
+        def read(path: Path = path, session: str = session) -> tuple[Any, Any]:
+            session_responses = load_responses_for_session(
+                path, response_type, fr_normalization, session=session
+            )
+            return load_stimuli_for_session(path, normalize_stimuli), session_responses
+
+        movie, response = prepared_session(
+            INFO.id, session, params=params, sources=[path], read=read, version=STORE_VERSION
+        )
+        if movie is None or response is None:
+            raise ValueError(f"{path}: the prepared session lacks its movies or responses")
+        movies[session], responses[session] = movie, response
+    return movies, responses
 
 
 def registry_get_dataloaders(
