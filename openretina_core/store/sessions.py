@@ -25,9 +25,12 @@ _SEP = "__"
 
 
 def _json_or_array(name: str, value: Any) -> tuple[Any, np.ndarray | None]:
-    """Session metadata values: JSON as they are, numpy arrays as their own prepared array."""
+    """Session metadata values: JSON as they are (numpy scalars as Python numbers), numpy arrays as their own
+    prepared array."""
     if isinstance(value, np.ndarray):
         return {"array": name}, value
+    if isinstance(value, np.generic):
+        value = value.item()
     try:
         json.dumps(value)
     except TypeError as exc:

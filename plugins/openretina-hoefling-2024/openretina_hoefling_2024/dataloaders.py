@@ -32,10 +32,13 @@ from openretina_core.data import (
     responses_time_major,
     test_batch_size,
 )
+from openretina_core.store import store_enabled
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.errata import effective_eye
 
 logger = logging.getLogger(__name__)
+
+STORE_VERSION = 1  # bump when what the readers return changes: older prepared entries are then never served
 
 
 def presentation_orders(movies: MoviesTrainTestSplit, num_clips: int) -> np.ndarray:
@@ -283,6 +286,7 @@ def get_hoefling_dataloaders(
     count_threshold: int = c.DEFAULT_COUNT_THRESHOLD,
     sessions: Iterable[str] | None = None,
     validation_clip_indices: Sequence[int] | None = c.DEFAULT_VALIDATION_CLIPS,
+    prepared: bool | None = None,
     **loader_options: Any,
 ) -> DataLoaders:
     """Responses + movie + loaders in one call (what ``get_dataloaders("hoefling_2024", ...)`` runs).
@@ -291,7 +295,8 @@ def get_hoefling_dataloaders(
     ``movies_path``, or the cache (``download=True`` fetches only the files needed). Quality options as in
     :func:`~openretina_hoefling_2024.responses.get_all_responses`; loader options (``train_chunk_size``,
     ``seed``, ``nan_policy``, ``use_base_sequence``, ``num_workers``, ``distributed``, ...) as in
-    :func:`natmov_dataloaders_v2`.
+    :func:`natmov_dataloaders_v2`. ``prepared`` (default: on unless ``OPENRETINA_NO_STORE=1``): the movie and
+    every kept field are read once into the core's prepared store and memory-mapped on every later load.
     """
     from openretina_hoefling_2024.responses import get_all_responses
     from openretina_hoefling_2024.stimuli import get_all_movies
@@ -302,23 +307,25 @@ def get_hoefling_dataloaders(
             f"chirp or moving-bar movie is published with this dataset. Load those responses into containers "
             f"with get_all_responses(response_type={response_type!r})."
         )
-    movies = get_all_movies(movies_path, data_dir=data_dir, download=download, resolution=resolution)
-    responses = get_all_responses(
-        responses_path,
-        data_dir=data_dir,
-        download=download,
-        subset=subset,
-        response_type=c.NATURAL_STIM_ID,
-        trace_type=trace_type,
-        cell_types=cell_types,
-        d_qi=d_qi,
-        chirp_qi=chirp_qi,
-        qi_logic=qi_logic,
-        classifier_confidence=classifier_confidence,
-        filter_counts=filter_counts,
-        count_threshold=count_threshold,
-        sessions=sessions,
-    )
+    filters: dict[str, Any] = {
+        "subset": subset,
+        "trace_type": trace_type,
+        "cell_types": cell_types,
+        "d_qi": d_qi,
+        "chirp_qi": chirp_qi,
+        "qi_logic": qi_logic,
+        "classifier_confidence": classifier_confidence,
+        "filter_counts": filter_counts,
+        "count_threshold": count_threshold,
+        "sessions": sessions,
+    }
+    if store_enabled(prepared):
+        movies, responses = _prepared(responses_path, movies_path, data_dir, download, resolution, filters)
+    else:
+        movies = get_all_movies(movies_path, data_dir=data_dir, download=download, resolution=resolution)
+        responses = get_all_responses(
+            responses_path, data_dir=data_dir, download=download, response_type=c.NATURAL_STIM_ID, **filters
+        )
     return natmov_dataloaders_v2(
         responses,
         movies,
@@ -326,3 +333,73 @@ def get_hoefling_dataloaders(
         batch_size=batch_size,
         **loader_options,
     )
+
+
+def _prepared(
+    responses_path: str | Path | None,
+    movies_path: str | Path | None,
+    data_dir: str | Path | None,
+    download: bool,
+    resolution: str,
+    filters: dict[str, Any],
+) -> tuple[MoviesTrainTestSplit, dict[str, ResponsesTrainTestSplit]]:
+    """The movie and every kept field through the core's prepared store. The response file holds every field,
+    so it is read once, when any entry is missing; an index entry records which fields the filters kept."""
+    from openretina_core.store import prepare_entry, prepared_session
+    from openretina_hoefling_2024.files import locate_responses, locate_stimulus
+    from openretina_hoefling_2024.responses import get_all_responses
+    from openretina_hoefling_2024.stimuli import load_movies
+
+    movie_file = locate_stimulus(
+        path=movies_path, data_dir=data_dir, download=download, resolution=resolution
+    )
+    movies, _ = prepared_session(
+        c.DATASET_ID,
+        f"_movie_{resolution}",
+        params={"resolution": resolution},
+        sources=[movie_file],
+        read=lambda: (load_movies(movie_file), None),
+        version=STORE_VERSION,
+    )
+    response_file = locate_responses(
+        path=responses_path, data_dir=data_dir, download=download, subset=filters["subset"]
+    )
+    params = {
+        key: sorted(value) if isinstance(value, (list, tuple, set)) else value
+        for key, value in filters.items()
+    }
+    params = {**params, "response_type": c.NATURAL_STIM_ID}
+    read_once: list[dict[str, ResponsesTrainTestSplit]] = []
+
+    def all_responses() -> dict[str, ResponsesTrainTestSplit]:
+        if not read_once:
+            options = {k: v for k, v in filters.items() if k != "subset"}
+            read_once.append(get_all_responses(response_file, response_type=c.NATURAL_STIM_ID, **options))
+        return read_once[0]
+
+    def write_index(writer: Any) -> None:
+        writer.user_meta["sessions"] = sorted(all_responses())
+
+    index = prepare_entry(
+        c.DATASET_ID,
+        "_fields",
+        params=params,
+        sources=[response_file],
+        build=write_index,
+        version=STORE_VERSION,
+    )
+    responses: dict[str, ResponsesTrainTestSplit] = {}
+    for session in index.user_meta["sessions"]:
+        _, response = prepared_session(
+            c.DATASET_ID,
+            session,
+            params=params,
+            sources=[response_file],
+            read=lambda session=session: (None, all_responses()[session]),
+            version=STORE_VERSION,
+        )
+        if response is None or movies is None:
+            raise ValueError(f"{response_file}: the prepared field {session!r} has no responses")
+        responses[session] = response
+    assert movies is not None
+    return movies, responses
