@@ -13,7 +13,7 @@ def test_list_shows_installed_and_missing(toy_plugins) -> None:
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0, result.output
     assert "toy_2025" in result.output and "toy-plugin" in result.output
-    assert 'pip install "openretina-core[hoefling_2024]"' in result.output
+    assert 'pip install "openretina-core[hoefling-2024]"' in result.output
     data = json.loads(CliRunner().invoke(main, ["list", "--json"]).output)
     assert data["installed"][0]["id"] == "toy_2025" and "karamanlis_2024" in data["not_installed"]
 
@@ -33,7 +33,7 @@ def test_info_prints_card_and_bibtex(toy_plugins) -> None:
     card = json.loads(CliRunner().invoke(main, ["info", "toy_2025", "--json"]).output)
     assert card["files"][0]["relative_path"] == "toy.zip" and card["distribution"] == "toy-plugin"
     missing = CliRunner().invoke(main, ["info", "hoefling_2024"])
-    assert missing.exit_code != 0 and 'pip install "openretina-core[hoefling_2024]"' in missing.output
+    assert missing.exit_code != 0 and 'pip install "openretina-core[hoefling-2024]"' in missing.output
 
 
 def test_plugins_lists_load_errors(fresh_plugins) -> None:

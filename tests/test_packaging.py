@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from openretina_core.registry.extras import normalize_extra
 from openretina_core.registry.tables import KNOWN_DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +43,8 @@ def test_every_published_dataset_has_an_extra_installing_its_plugin() -> None:
     extras = load(REPO / "pyproject.toml")["project"]["optional-dependencies"]
     distributions = {load(p / "pyproject.toml")["project"]["name"] for p in PLUGIN_DIRS}
     for name, distribution in KNOWN_DATASETS.items():
-        assert extras[name] == [distribution]
+        assert extras[normalize_extra(name)] == [distribution], (
+            "extras are spelled as PEP 685 normalises them"
+        )
         assert distribution in distributions, f"{distribution} is not in plugins/"
     assert sorted(extras["all"]) == sorted(distributions)

@@ -170,7 +170,7 @@ def test_unknown_names_list_known_and_print_pip_command(toy_plugins) -> None:
     with pytest.raises(registry.UnknownDatasetError) as excinfo:
         openretina_core.get_dataloaders("karamanlis_2024")
     message = str(excinfo.value)
-    assert 'pip install "openretina-core[karamanlis_2024]"' in message and "toy_2025" in message
+    assert 'pip install "openretina-core[karamanlis-2024]"' in message and "toy_2025" in message
     with pytest.raises(registry.UnknownDatasetError, match="Did you mean: toy_2025"):
         openretina_core.dataset_info("toy_2052")
 
@@ -230,7 +230,8 @@ def test_real_template_plugin_installed_into_a_site_dir(tmp_path) -> None:
         sample = get_dataset_spec("my_lab_2025").write_sample({str(tmp_path / "data")!r})
         loaders = openretina_core.get_dataloaders("my_lab_2025", data_dir=sample.data_dir, batch_size=4)
         x, y = next(iter(loaders["train"]["session_1"]))
-        print(tuple(x.shape), tuple(y.shape), openretina_core.dataset_info("my_lab_2025").distribution)
+        info = openretina_core.dataset_info("my_lab_2025")
+        print(tuple(x.shape), tuple(y.shape), info.distribution, "|", info.pip_command)
         """
     )
     out = subprocess.run(
@@ -241,6 +242,8 @@ def test_real_template_plugin_installed_into_a_site_dir(tmp_path) -> None:
         check=True,
     )
     assert "(4, 1, 50, 10, 10) (4, 50, 3) openretina-my-lab-2025" in out.stdout
+    # a third-party plugin is installed by its own distribution, not through an extra the core does not have
+    assert "| pip install openretina-my-lab-2025" in out.stdout
 
 
 def test_hook_register_datasets_records_origin(fresh_plugins) -> None:

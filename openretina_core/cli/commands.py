@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from openretina_core.registry import tables as registry
+from openretina_core.registry.extras import install_command
 
 
 @click.group()
@@ -51,7 +52,7 @@ def list_command(as_json: bool) -> None:
             f"{row['id']:<24} {', '.join(row['species']):<22} {row['modality'][:40]:<40} {row['distribution']}"
         )
     for name in missing:
-        click.echo(f'{name:<24} (not installed: pip install "openretina-core[{name}]")')
+        click.echo(f"{name:<24} (not installed: {install_command(registry.KNOWN_DATASETS[name], name)})")
 
 
 @main.command("info")

@@ -11,6 +11,8 @@ from typing import Any
 
 from attrs import define, field, fields
 
+from openretina_core.registry.extras import extra_for_distribution, install_command, is_installed_distribution
+
 
 def _tuple(value: Any) -> tuple[Any, ...]:
     if value is None:
@@ -76,9 +78,16 @@ class DatasetInfo:
 
     @property
     def pip_command(self) -> str:
-        """The exact command that installs this dataset's plugin."""
-        extra = self.pip_extra or self.id
-        return f'pip install "openretina-core[{extra}]"'
+        """The command that installs this dataset's plugin, derived from its distribution: the core's extra
+        when the core has one for it, in the PEP 685 spelling every pip accepts
+        (``pip install "openretina-core[karamanlis-2024]"``), else ``pip install <distribution>``; ``"-"`` for a
+        plugin registered in-process, which has no distribution to install."""
+        dist = self.distribution
+        if dist is None:
+            return "-"
+        if extra_for_distribution(dist, self.pip_extra) is None and not is_installed_distribution(dist):
+            return "-"
+        return install_command(dist, self.pip_extra)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (files as dicts), for the CLI and docs."""

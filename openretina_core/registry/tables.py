@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from openretina_core.registry.extras import install_command
 from openretina_core.registry.manager import PluginLoadWarning, PluginState, get_plugin_state, strict_mode
 from openretina_core.registry.specs import DatasetInfo, DatasetSpec, StimulusSpec
 
@@ -153,7 +154,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     if name in KNOWN_DATASETS:
         lines = [
             f"dataset {name!r} is published but its plugin is not installed. Install it with:",
-            f'    pip install "openretina-core[{name}]"   (distribution {KNOWN_DATASETS[name]})',
+            f"    {install_command(KNOWN_DATASETS[name], name)}   (distribution {KNOWN_DATASETS[name]})",
         ]
     else:
         close = difflib.get_close_matches(name, [*known, *KNOWN_DATASETS], n=3)
@@ -172,7 +173,7 @@ def get_stimulus_spec(name: str) -> StimulusSpec:
         return tables.stimuli[name]
     known = sorted(tables.stimuli)
     hint = (
-        'Install the built-in generators with: pip install "openretina-core[stimuli]".'
+        f"Install the built-in generators with: {install_command('openretina-stimuli', 'stimuli')}."
         if not known
         else f"Installed generators: {', '.join(known)}."
     )

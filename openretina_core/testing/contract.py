@@ -6,7 +6,8 @@ Subclass :class:`DatasetPluginContract` in a plugin's test module and set ``data
         dataset_id = "karamanlis_2024"
 
 The tests write the plugin's synthetic sample, load it by registry name with the network switched off, and
-check the card, the shapes and the error for missing files. Requires pytest (a development dependency).
+check the card, the shapes and the error for missing files. Requires pytest, which the core's ``testing`` extra
+installs: ``pip install "openretina-core[testing]"``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
+try:
+    import pytest
+except ImportError as exc:  # the one optional dependency of the contract: say how to get it
+    raise ImportError(
+        'openretina_core.testing.DatasetPluginContract needs pytest: pip install "openretina-core[testing]"'
+    ) from exc
 import torch
 
 from openretina_core.registry.specs import SyntheticSample
