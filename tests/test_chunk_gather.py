@@ -1,6 +1,11 @@
-"""Batch assembly: every fetch path (window blocks, row gathers, planned epochs) equals a naive reference."""
+"""Batch assembly: every fetch path (window blocks, row gathers, reads from a file, planned epochs) equals a naive
+reference."""
 
 from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +13,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer
 from openretina_core.data.movie_dataset import MovieDataset
+
+_FILES = tempfile.TemporaryDirectory(prefix="gather_files_")  # file-backed movies of the property test
+_NAMES = itertools.count()
 
 
 @st.composite
@@ -31,8 +40,21 @@ def datasets(draw: st.DrawFn) -> tuple[MovieDataset, np.ndarray | None, np.ndarr
     if layout == "neuron_major":  # an (N, T) buffer handed over as its (T, N) view
         resp_t = torch.from_numpy(np.ascontiguousarray(responses.T)).T
     flip = draw(st.booleans())
+    movie_t, movie_file = torch.from_numpy(movie), None
+    if draw(st.booleans()):  # a file-backed movie whose chunks are read from the file
+        path = Path(_FILES.name) / f"movie_{next(_NAMES)}.npy"
+        np.save(path, movie)
+        mapped = np.load(path, mmap_mode="c")
+        movie_t, movie_file = torch.from_numpy(np.asarray(mapped)), FileRows.of(mapped)
+        assert movie_file is not None
     dataset = MovieDataset(
-        torch.from_numpy(movie), resp_t, chunk, movie_index=index, response_index=index, flip_width=flip
+        movie_t,
+        resp_t,
+        chunk,
+        movie_index=index,
+        response_index=index,
+        flip_width=flip,
+        movie_file=movie_file,
     )
     return dataset, index, movie, responses
 
@@ -119,3 +141,25 @@ def test_large_stored_rows_are_gathered_row_by_row(monkeypatch: pytest.MonkeyPat
     (batch,) = dataset.iter_batches(np.array([3, 40]), batch_size=2, drop_last=True)
     assert batch.inputs[:, 0, :, 1, 1].tolist() == [list(range(3, 9)), list(range(40, 46))]
     assert batch.targets[:, :, 0].tolist() == [list(range(3, 9)), list(range(40, 46))]
+
+
+def test_file_reads_leave_nothing_mapped_and_report_truncation(tmp_path) -> None:
+    movie = np.arange(64 * 6, dtype=np.float32).reshape(64, 1, 2, 3)
+    path = tmp_path / "movie.npy"
+    np.save(path, movie)
+    mapped = np.load(path, mmap_mode="c")
+    rows = FileRows.of(mapped)
+    assert rows is not None and rows.shape == (64, 1, 2, 3) and rows.offset > 0
+    assert FileRows.of(movie) is None, "an in-memory array maps no file"
+    assert FileRows.of(mapped[:, :, :, ::2]) is None, "a strided view is not one byte range per chunk"
+    gatherer = ChunkGatherer(torch.from_numpy(np.asarray(mapped)), None, chunk=4, file_rows=rows)
+    ((whole, index),) = gatherer.plan(np.array([0, 10, 60]), batch_size=3)
+    assert whole and gatherer.reads_file
+    np.testing.assert_array_equal(
+        gatherer.fetch(whole, index).numpy(),
+        movie[[*range(0, 4), *range(10, 14), *range(60, 64)]].reshape(3, 4, 1, 2, 3),
+    )
+    with open(path, "r+b") as handle:
+        handle.truncate(rows.offset + 20 * rows.row_bytes)
+    with pytest.raises(OSError, match=r"movie.npy: file ended at byte"):
+        gatherer.fetch(whole, index)

@@ -344,3 +344,26 @@ def test_clean_one_entry_or_a_session(source: Path) -> None:
 def test_prepare_entry_refuses_odd_names(source: Path) -> None:
     with pytest.raises(ValueError, match="session '../x' is not a plain file name"):
         prepare_entry("toy", "../x", params={}, sources=[source], build=lambda writer: None)
+
+
+def test_movie_reads_from_files_equal_mapped_gathers(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    movies, responses = prepared_session("toy", "s1", params={}, sources=[source], read=CountingReader())
+    options = {"clip_length": 100, "num_val_clips": 2, "batch_size": 4, "seed": 5}
+    by_mode = {
+        mode: multiple_movies_dataloaders({"s1": responses}, movies, movie_reads=mode, **options)
+        for mode in ("memory", "file", "auto")
+    }
+    assert by_mode["file"]["train"]["s1"].dataset._movie_chunks.reads_file
+    assert not by_mode["auto"]["train"]["s1"].dataset._movie_chunks.reads_file, "small movies stay mapped"
+    for split in ("train", "validation", "frozen"):
+        for (x1, y1), (x2, y2) in zip(
+            by_mode["memory"][split]["s1"], by_mode["file"][split]["s1"], strict=True
+        ):
+            assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    from openretina_core.data import loaders as loaders_module
+
+    monkeypatch.setattr(loaders_module, "memory_bytes", lambda: 1000)
+    auto = multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="auto", **options)
+    assert auto["train"]["s1"].dataset._movie_chunks.reads_file, "movies larger than RAM are read from files"
+    with pytest.raises(ValueError, match=r"movie_reads must be one of \('auto', 'memory', 'file'\)"):
+        multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="mmap", **options)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from openretina_core.data.file_rows import FileRows
+
 
 def as_index_tensor(index: Any) -> torch.Tensor | None:
     """An index map as a ``long`` tensor (``None`` stays ``None``: the identity map)."""
@@ -107,10 +109,19 @@ class ChunkGatherer:
     are small (see ``WINDOW_MAX_ROW_BYTES``).
     """
 
-    def __init__(self, source: torch.Tensor, index: torch.Tensor | None, chunk: int) -> None:
+    def __init__(
+        self, source: torch.Tensor, index: torch.Tensor | None, chunk: int, file_rows: FileRows | None = None
+    ) -> None:
         self.chunk = int(chunk)
         self._index = index.cpu().numpy() if index is not None else None
         self._runs = consecutive_starts(self._index, self.chunk)
+        if file_rows is not None and (
+            file_rows.shape != tuple(source.shape) or file_rows.dtype.itemsize != source.element_size()
+        ):
+            raise ValueError(
+                f"{file_rows.path}: holds {file_rows.shape}, the source tensor is {tuple(source.shape)}"
+            )
+        self.file_rows = file_rows  # read chunks from this file instead of the mapped tensor (on the CPU)
         self.bind(source)
 
     def bind(self, source: torch.Tensor) -> None:
@@ -128,12 +139,21 @@ class ChunkGatherer:
                 (source.shape[0] - self.chunk + 1, self.chunk * row), (row, 1)
             )
 
+    @property
+    def reads_file(self) -> bool:
+        return self.file_rows is not None and self.source.device.type == "cpu"
+
+    @property
+    def _chunks_whole(self) -> bool:
+        """Whether a chunk of consecutive stored rows can be fetched in one piece (a window, or one read)."""
+        return self._windows is not None or self.reads_file
+
     def plans_like(self, other: ChunkGatherer) -> bool:
         """Whether ``other.plan`` would return exactly what ``self.plan`` returns (same index map, same
         window availability, same device), so one plan serves both."""
         if self.chunk != other.chunk or self.source.device != other.source.device:
             return False
-        if (self._windows is None) != (other._windows is None):
+        if self._chunks_whole != other._chunks_whole:
             return False
         if self._index is None or other._index is None:
             return self._index is None and other._index is None
@@ -155,7 +175,7 @@ class ChunkGatherer:
             return []
         bounds = range(0, count, batch_size)
         whole: np.ndarray
-        if self._windows is None:
+        if not self._chunks_whole:
             whole = np.zeros(len(bounds), dtype=bool)
         elif self._runs is None:
             whole = np.ones(len(bounds), dtype=bool)
@@ -179,6 +199,8 @@ class ChunkGatherer:
 
     def fetch(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
         """``(B, chunk, ...)`` for one planned batch, into a reused buffer when one is free."""
+        if self.reads_file:
+            return self._read(whole, index)
         windows = self._windows if whole else None
         count = len(index) if windows is not None else len(index) // self.chunk
         out = BATCH_BUFFERS.take((count * self.chunk, *self.rest), self.source)
@@ -190,6 +212,20 @@ class ChunkGatherer:
             return torch.index_select(self.source, 0, index).view(count, self.chunk, *self.rest)
         else:
             torch.index_select(self.source, 0, index, out=out)
+        return out.view(count, self.chunk, *self.rest)
+
+    def _read(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
+        assert self.file_rows is not None
+        count = len(index) if whole else len(index) // self.chunk
+        shape = (count * self.chunk, *self.rest)
+        out = BATCH_BUFFERS.take(shape, self.source)
+        if out is None:
+            out = torch.empty(shape, dtype=self.source.dtype)
+        target = out.numpy()
+        if whole:
+            self.file_rows.read_chunks(index.numpy(), self.chunk, target)
+        else:
+            self.file_rows.read_rows(index.numpy(), target)
         return out.view(count, self.chunk, *self.rest)
 
     def gather(self, starts: np.ndarray) -> torch.Tensor:

@@ -20,6 +20,7 @@ from openretina_core.data.containers import (
     check_matching_stimulus,
 )
 from openretina_core.data.data_info import compute_data_info
+from openretina_core.data.file_rows import FILE_READS_FRACTION_OF_RAM, FileRows, memory_bytes
 from openretina_core.data.movie_dataset import MovieDataset
 from openretina_core.data.sampler import make_movie_dataloader
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 NAN_POLICIES = ("raise", "drop_neurons", "zero")
 SPLITS = ("seeded", "openretina")  # how validation clips are drawn when none are given
+MOVIE_READS = ("auto", "memory", "file")  # where batch chunks of file-backed movies come from
 
 
 class DataLoaders(dict):
@@ -42,8 +44,12 @@ class DataLoaders(dict):
 class MovieStore:
     """Converts movies to time-major tensors once, so every session that shares an array shares the tensor."""
 
-    def __init__(self) -> None:
+    def __init__(self, movie_reads: str = "auto") -> None:
+        if movie_reads not in MOVIE_READS:
+            raise ValueError(f"movie_reads must be one of {MOVIE_READS}, received {movie_reads!r}")
+        self.movie_reads = movie_reads
         self._tensors: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self._files: dict[int, FileRows | None] = {}
         self.copies = 0
 
     def time_major(self, movie: np.ndarray) -> torch.Tensor:
@@ -59,9 +65,23 @@ class MovieStore:
             moved = np.ascontiguousarray(moved)
             self.copies += 1
         moved = np.asarray(moved)  # a plain view of memory-mapped or prepared arrays, for torch
+        self._files[key] = FileRows.of(moved)
         tensor = torch.from_numpy(moved) if moved.flags.writeable else torch.from_numpy(moved.copy())
         self._tensors[key] = (movie, tensor)
         return tensor
+
+    def file_for(self, movie: np.ndarray, file_backed_bytes: int) -> FileRows | None:
+        """The file to read ``movie``'s chunks from, when chunks are read from files: ``movie_reads="file"``, or
+        ``"auto"`` with the call's file-backed movies over ``FILE_READS_FRACTION_OF_RAM`` of this machine's
+        memory (mapping them would leave every page the epoch touched resident in the process)."""
+        self.time_major(movie)
+        rows = self._files.get(id(movie))
+        if rows is None or self.movie_reads == "memory":
+            return None
+        if self.movie_reads == "file":
+            return rows
+        ram = memory_bytes()
+        return rows if ram and file_backed_bytes > FILE_READS_FRACTION_OF_RAM * ram else None
 
 
 def choose_validation_clips(
@@ -196,6 +216,7 @@ def multiple_movies_dataloaders(
     distributed: bool | None = None,
     pin_memory: bool = False,
     split: str = "seeded",
+    movie_reads: str = "auto",
 ) -> DataLoaders:
     """Train/validation/test loaders for every session.
 
@@ -206,14 +227,18 @@ def multiple_movies_dataloaders(
     if ``allow_over_boundaries``). Validation samples are whole clips; each test stimulus is one chunk (or clips
     when ``allow_over_boundaries`` is false). ``nan_policy``: ``"raise"``, ``"drop_neurons"`` or ``"zero"``.
     ``split="openretina"`` draws the validation clips exactly as openretina 1.1.1 does (see
-    :func:`choose_validation_clips`); the default ``"seeded"`` is ours.
+    :func:`choose_validation_clips`); the default ``"seeded"`` is ours. ``movie_reads`` for movies that map a
+    file (the prepared store, ``np.memmap``): ``"memory"`` gathers from the mapping, ``"file"`` reads each chunk
+    from the file (RSS bounded by the batch buffers), ``"auto"`` reads from files when the mapped movies exceed
+    half of this machine's memory.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
     if train_chunk_size < 1 or batch_size < 1 or clip_length < 1:
         raise ValueError("train_chunk_size, batch_size and clip_length must be positive")
     num_replicas, rank = distributed_context(distributed)
-    store = MovieStore()
+    store = MovieStore(movie_reads)
+    file_backed = _file_backed_bytes(movies_dictionary)
     loaders: dict[str, dict[str, DataLoader]] = {"train": {}, "validation": {}}
     chosen_clips: dict[str, list[int]] = {}
     cleaned_responses: dict[str, ResponsesTrainTestSplit] = {}
@@ -231,6 +256,7 @@ def multiple_movies_dataloaders(
             nan_records[session] = record
         cleaned_responses[session] = responses
         movie_tm = store.time_major(movies.train)
+        movie_file = store.file_for(movies.train, file_backed)
         resp_tm = responses_time_major(responses.train)
         num_clips = movie_tm.shape[0] // clip_length
         explicit = (
@@ -247,7 +273,13 @@ def multiple_movies_dataloaders(
                 f"validation clips, fewer than train_chunk_size={train_chunk_size}"
             )
         train_ds = MovieDataset(
-            movie_tm, resp_tm, train_chunk_size, train_index, train_index, name=f"{session}/train"
+            movie_tm,
+            resp_tm,
+            train_chunk_size,
+            train_index,
+            train_index,
+            name=f"{session}/train",
+            movie_file=movie_file,
         )
         starts = np.arange(0, len(train_index) - train_chunk_size + 1, train_chunk_size)
         loaders["train"][session] = make_movie_dataloader(
@@ -266,7 +298,13 @@ def multiple_movies_dataloaders(
         if len(val_clips):
             val_index = (val_clips[:, None] * clip_length + clip_offsets).reshape(-1)
             val_ds = MovieDataset(
-                movie_tm, resp_tm, clip_length, val_index, val_index, name=f"{session}/validation"
+                movie_tm,
+                resp_tm,
+                clip_length,
+                val_index,
+                val_index,
+                name=f"{session}/validation",
+                movie_file=movie_file,
             )
             loaders["validation"][session] = make_movie_dataloader(
                 val_ds,
@@ -290,6 +328,7 @@ def multiple_movies_dataloaders(
                 chunk,
                 test_responses_by_trial=torch.from_numpy(by_trial) if by_trial is not None else None,
                 name=f"{session}/{test_name}",
+                movie_file=store.file_for(test_movie, file_backed),
             )
             loaders.setdefault(test_name, {})[session] = make_movie_dataloader(
                 test_ds,
@@ -306,6 +345,17 @@ def multiple_movies_dataloaders(
         data_info["nan_policy_applied"] = nan_records
     data_info["movie_copies_made"] = store.copies
     return DataLoaders(loaders, data_info=data_info)
+
+
+def _file_backed_bytes(movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit) -> int:
+    """Bytes of the distinct file-backed movies of one builder call (a movie shared by sessions counts once)."""
+    seen: dict[tuple[str, int], int] = {}
+    for split in [movies] if isinstance(movies, MoviesTrainTestSplit) else list(movies.values()):
+        for movie in (split.train, *split.test_dict.values()):
+            rows = FileRows.of(np.moveaxis(movie, 0, 1))
+            if rows is not None:
+                seen[(rows.path, rows.offset)] = rows.nbytes
+    return sum(seen.values())
 
 
 def _session_movies(movies: Mapping[str, MoviesTrainTestSplit], session: str) -> MoviesTrainTestSplit:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer, as_index_tensor
 
 
@@ -41,8 +42,9 @@ class MovieDataset(Dataset[DataPoint]):
     ``movie``: time-major ``(T_stored, C, H, W)`` float32 tensor. ``responses``: ``(T_stored_resp, N)``.
     ``movie_index`` / ``response_index``: ``(L,)`` maps from sequence position to stored frame/bin (identity
     when ``None``; then ``L`` is the stored length). ``flip_width`` mirrors every chunk along width (e.g. a
-    left-eye recording shown a right-eye movie). Indexing by a start position returns one :class:`DataPoint`;
-    ``__getitems__`` returns a whole batch with one gather per tensor.
+    left-eye recording shown a right-eye movie). ``movie_file``: the file region the movie maps; chunks are then
+    read from the file (one read each, bounded memory) instead of gathered from the mapping. Indexing by a start
+    position returns one :class:`DataPoint`; ``__getitems__`` returns a whole batch with one gather per tensor.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class MovieDataset(Dataset[DataPoint]):
         flip_width: bool = False,
         test_responses_by_trial: torch.Tensor | None = None,
         name: str = "",
+        movie_file: FileRows | None = None,
     ) -> None:
         if movie.ndim != 4:
             raise ValueError(
@@ -81,7 +84,7 @@ class MovieDataset(Dataset[DataPoint]):
         self.name = name
         self.test_responses_by_trial = test_responses_by_trial
         # Gatherers hold the stored tensors (see the ``movie`` and ``responses`` properties).
-        self._movie_chunks = ChunkGatherer(movie, self.movie_index, self.chunk_size)
+        self._movie_chunks = ChunkGatherer(movie, self.movie_index, self.chunk_size, movie_file)
         self._response_chunks = ChunkGatherer(responses, self.response_index, self.chunk_size)
 
     # -- map-style dataset ---------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Reading batch chunks straight from a file: bounded memory for movies larger than the machine's RAM.
+
+A time-major movie stored in a file (a prepared-store entry, any ``np.memmap`` or ``.npy`` mapping) keeps each
+chunk of consecutive frames as one contiguous byte range, so a batch is one ``preadv`` per chunk into the pooled
+batch buffer. The bytes pass through the page cache, which the kernel evicts as it needs; nothing stays mapped
+in the process, so its RSS is the batch buffers whatever the movie's size (reading through a mapping instead
+leaves every touched page resident in the process until the kernel reclaims it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+from attrs import define
+
+FILE_READS_FRACTION_OF_RAM = 0.5  # "auto": read from the file when the mapped movies exceed this share of RAM
+
+# One read-only descriptor per (process, file): DataLoader workers open their own, and a FileRows stays a
+# plain picklable value.
+_DESCRIPTORS: dict[tuple[int, str], int] = {}
+_DESCRIPTORS_LOCK = threading.Lock()
+
+
+@define(frozen=True)
+class FileRows:
+    """``shape[0]`` rows of ``row_bytes`` each, C-contiguous in ``path`` from byte ``offset``."""
+
+    path: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.row_bytes * int(self.shape[0])
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> FileRows | None:
+        """The file region an array maps, when it is a C-contiguous view of a memory-mapped file; else None."""
+        if not array.flags.c_contiguous or array.ndim == 0:
+            return None
+        base: Any = array
+        while base is not None and not isinstance(base, np.memmap):
+            base = getattr(base, "base", None)
+        if base is None or getattr(base, "filename", None) is None:
+            return None
+        start = array.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        return cls(str(base.filename), int(base.offset) + int(start), tuple(array.shape), array.dtype)
+
+    def _fd(self) -> int:
+        key = (os.getpid(), self.path)
+        with _DESCRIPTORS_LOCK:
+            fd = _DESCRIPTORS.get(key)
+            if fd is None:
+                fd = _DESCRIPTORS[key] = os.open(self.path, os.O_RDONLY)
+            return fd
+
+    def _read(self, fd: int, target: memoryview, position: int) -> None:
+        done = 0
+        while done < len(target):
+            count = os.preadv(fd, [target[done:]], position + done)
+            if count <= 0:
+                raise OSError(
+                    f"{self.path}: file ended at byte {position + done} (truncated since it was mapped?)"
+                )
+            done += count
+
+    def read_chunks(self, firsts: np.ndarray, chunk: int, out: np.ndarray) -> None:
+        """``out[b]`` = rows ``firsts[b] .. firsts[b] + chunk - 1``; ``out`` is ``(B, chunk, ...)`` C-contiguous."""
+        fd, size = self._fd(), chunk * self.row_bytes
+        flat = out.reshape(-1).view(np.uint8).data
+        for b, first in enumerate(firsts.tolist()):
+            self._read(fd, flat[b * size : (b + 1) * size], self.offset + first * self.row_bytes)
+
+    def read_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
+        """``out[i]`` = row ``rows[i]``, one read per run of consecutive rows."""
+        if len(rows) == 0:
+            return
+        fd, row = self._fd(), self.row_bytes
+        flat = out.reshape(-1).view(np.uint8).data
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.concatenate([[0], breaks]).tolist()
+        ends = np.concatenate([breaks, [len(rows)]]).tolist()
+        for begin, end in zip(starts, ends):
+            self._read(fd, flat[begin * row : end * row], self.offset + int(rows[begin]) * row)
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (0 where unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
