@@ -155,10 +155,9 @@ def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int
 
 
 def _register_optional_groups() -> None:
-    from openretina_core.cli import cache_commands, create_data
+    from openretina_core.cli.cache_commands import register_commands
 
-    cache_commands.register_commands(main)
-    create_data.register_commands(main)
+    register_commands(main)
 
 
 _register_optional_groups()
