@@ -155,9 +155,10 @@ def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int
 
 
 def _register_optional_groups() -> None:
-    from openretina_core.cli.cache_commands import register_commands
+    from openretina_core.cli import cache_commands, create_data
 
-    register_commands(main)
+    cache_commands.register_commands(main)
+    create_data.register_commands(main)
 
 
 _register_optional_groups()
