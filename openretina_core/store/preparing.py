@@ -97,8 +97,11 @@ class EntryWriter:
             for name, array in self._arrays.items()
         }
 
-    def put(self, name: str, values: np.ndarray, dtype: Any = None) -> None:
-        """Write ``values`` (any array-like, e.g. an h5py dataset) as array ``name``, in bounded chunks."""
+    def put(
+        self, name: str, values: np.ndarray, dtype: Any = None, progress: Callable[[int], Any] | None = None
+    ) -> None:
+        """Write ``values`` (any array-like, e.g. an h5py dataset) as array ``name``, in bounded chunks;
+        ``progress(nbytes)`` is called after each chunk (e.g. a byte bar's ``update``)."""
         source = values if hasattr(values, "shape") and hasattr(values, "dtype") else np.asarray(values)
         target = self.allocate(name, source.shape, dtype if dtype is not None else source.dtype)
         if target.ndim == 0:
@@ -108,6 +111,8 @@ class EntryWriter:
         step = max(1, CHUNK_BYTES // row_bytes)
         for start in range(0, target.shape[0], step):
             target[start : start + step] = source[start : start + step]
+            if progress is not None:
+                progress(min(step, target.shape[0] - start) * row_bytes)
 
     def _finish(self) -> tuple[dict[str, Any], int]:
         """Flush, hash, check finiteness and stamp every array; make the files read-only."""

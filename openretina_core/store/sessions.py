@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from openretina_core.data.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
+from openretina_core.files.progress import byte_bar
 from openretina_core.store.layout import PreparedEntry
 from openretina_core.store.preparing import EntryWriter, prepare_entry
 
@@ -41,15 +42,36 @@ def _json_or_array(name: str, value: Any) -> tuple[Any, np.ndarray | None]:
     return {"json": value}, None
 
 
+def _session_bytes(movies: MoviesTrainTestSplit | None, responses: ResponsesTrainTestSplit | None) -> int:
+    arrays: list[np.ndarray] = []
+    if movies is not None:
+        arrays += [movies.train, *movies.test_dict.values()]
+    if responses is not None:
+        arrays += [responses.train, *responses.test_dict.values(), *responses.test_by_trial_dict.values()]
+    return sum(int(a.nbytes) for a in arrays)
+
+
 def write_session(
     writer: EntryWriter, movies: MoviesTrainTestSplit | None, responses: ResponsesTrainTestSplit | None
 ) -> None:
-    """Write one session's containers into ``writer`` (time-major arrays plus their metadata)."""
+    """Write one session's containers into ``writer`` (time-major arrays plus their metadata), with a byte
+    progress bar (bytes, rate and time left)."""
+    name = writer.folder.parent.name if writer.folder is not None else "session"
+    with byte_bar(f"preparing {name}", total=_session_bytes(movies, responses)) as bar:
+        _write_session(writer, movies, responses, bar.update)
+
+
+def _write_session(
+    writer: EntryWriter,
+    movies: MoviesTrainTestSplit | None,
+    responses: ResponsesTrainTestSplit | None,
+    progress: Callable[[int], Any],
+) -> None:
     record: dict[str, Any] = {}
     if movies is not None:
-        writer.put("movie_train", np.moveaxis(movies.train, 0, 1))
+        writer.put("movie_train", np.moveaxis(movies.train, 0, 1), progress=progress)
         for name, movie in movies.test_dict.items():
-            writer.put(f"movie_test{_SEP}{name}", np.moveaxis(movie, 0, 1))
+            writer.put(f"movie_test{_SEP}{name}", np.moveaxis(movie, 0, 1), progress=progress)
         if movies.random_sequences is not None:
             writer.put("movie_random_sequences", movies.random_sequences)
         record["movies"] = {
@@ -60,11 +82,11 @@ def write_session(
             "random_sequences": movies.random_sequences is not None,
         }
     if responses is not None:
-        writer.put("responses_train", responses.train.T)
+        writer.put("responses_train", responses.train.T, progress=progress)
         for name, values in responses.test_dict.items():
-            writer.put(f"responses_test{_SEP}{name}", values.T)
+            writer.put(f"responses_test{_SEP}{name}", values.T, progress=progress)
         for name, trials in responses.test_by_trial_dict.items():
-            writer.put(f"responses_by_trial{_SEP}{name}", trials)
+            writer.put(f"responses_by_trial{_SEP}{name}", trials, progress=progress)
         kwargs: dict[str, Any] = {}
         for key, value in responses.session_kwargs.items():
             kwargs[key], array = _json_or_array(f"kwarg{_SEP}{key}", value)
