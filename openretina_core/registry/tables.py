@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # Published datasets this project knows about, with the distribution that provides each. Used only to tell a
 # user what to install; the core never imports a plugin by name.
 KNOWN_DATASETS: dict[str, str] = {
+    "goldin_2022": "openretina-goldin-2022",
     "hoefling_2024": "openretina-hoefling-2024",
     "karamanlis_2024": "openretina-karamanlis-2024",
     "maheswaranathan_2023": "openretina-maheswaranathan-2023",
