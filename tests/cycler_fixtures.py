@@ -72,3 +72,38 @@ def ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(record))
     finally:
         torch.distributed.destroy_process_group()
+
+
+def take(iterable, n: int) -> tuple[list, object]:
+    """The first ``n`` ``(key, first frames)`` pairs of ``iterable``, leaving it suspended after them."""
+    iterator = iter(iterable)
+    return [[key, first_frames(batch)] for key, batch in (next(iterator) for _ in range(n))], iterator
+
+
+def ddp_resume_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    """Each rank: one uninterrupted epoch, then the same epoch cut after ``cut`` steps, rank 0's state saved
+    to disk, and on every rank a fresh cycler (freshly built loaders) resumed from it."""
+    import torch.distributed as dist
+
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        full = LongCycler(build()["train"], seed=11)
+        full.set_epoch(3)
+        reference = [[key, first_frames(batch)] for key, batch in full]
+        cut = len(reference) // 2 + 1
+        interrupted = LongCycler(build()["train"], seed=11)
+        interrupted.set_epoch(3)
+        head, _suspended = take(interrupted, cut)
+        if rank == 0:  # as a Lightning checkpoint: rank 0 writes it, every rank loads it
+            torch.save(interrupted.state_dict(), Path(out_dir, "state.pt"))
+        dist.barrier()
+        resumed = LongCycler(build()["train"], seed=0)  # the state brings the seed
+        resumed.load_state_dict(torch.load(Path(out_dir, "state.pt")))
+        resumed.set_epoch(3)  # a training loop sets the epoch again: the saved place still applies
+        tail = [[key, first_frames(batch)] for key, batch in resumed]
+        record = {"reference": reference, "head": head, "tail": tail, "cut": cut}
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(record))
+    finally:
+        dist.destroy_process_group()

@@ -8,161 +8,56 @@ worker and every rank computes the same plan (a pure function of ``seed`` and ``
 fetches only its own steps, so no batch is duplicated or lost. Under DDP all ranks step through the same
 sessions in the same order, the same number of times (the longest loader is agreed with an all-reduce), while
 the loaders' samplers give each rank a disjoint share of the samples.
+
+Both are resumable: ``state_dict()`` says where the consumer stands in the epoch, and a fresh cycler over the
+same loaders given ``load_state_dict(state)`` yields exactly the remaining pairs (``cycler_state.py``). The
+per-loader passes live in ``cycler_passes.py``.
 """
 
 from __future__ import annotations
 
-import itertools
+import collections
+import logging
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import torch
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    IterableDataset,
-    RandomSampler,
-    SequentialSampler,
-    get_worker_info,
-)
+from torch.utils.data import DataLoader, IterableDataset
 
+from openretina_core.data.cycler_passes import (
+    END,
+    PASS_STRIDE,
+    all_reduce_max,
+    cycle,
+    fetch,
+    first_of_new_pass,
+    iter_batches,
+    loader_len,
+    owners,
+    set_sampler_epoch,
+    unwrap,
+    worker_share,
+)
+from openretina_core.data.cycler_state import (
+    Progress,
+    Resumable,
+    ResumePoint,
+    capture_generators,
+    restore_generators,
+    round_robin_counts,
+)
 from openretina_core.data.sampler import derived_seed
 
-# A session's p-th pass in cycler epoch e runs its sampler at epoch e * PASS_STRIDE + p.
-PASS_STRIDE = 1 << 20
+__all__ = ["PASS_STRIDE", "CyclerDataLoader", "LongCycler", "ShortCycler", "cycle", "iter_batches"]
+
+logger = logging.getLogger(__name__)
 
 
-def _unwrap(loader: Any) -> tuple[Any, torch.device | None]:
-    from openretina_core.data.device import DeviceDataLoader
+class _Cycler(Resumable, IterableDataset):
+    """Shared state of both cyclers: the loaders, the seed, the epoch and the place in it."""
 
-    if isinstance(loader, DeviceDataLoader):
-        return loader.loader, loader.device
-    return loader, None
-
-
-def _fetch(loader: DataLoader, indices: list[int]) -> Any:
-    dataset = loader.dataset
-    getitems = getattr(dataset, "__getitems__", None)
-    samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
-    return loader.collate_fn(samples) if loader.collate_fn is not None else samples
-
-
-def iter_batches(loader: Any) -> Iterator[Any]:
-    """Iterate a loader. For this package's own in-process movie loaders, fetch straight from the batch
-    sampler and the dataset's batched ``__getitems__``: the same batches in the same order as iterating the
-    DataLoader, without its per-batch machinery (~10 % of a small batch's cost). For those, the pass's index
-    work is planned here, at once; any other loader is only iterated once its first batch is asked for."""
-    from openretina_core.data.device import move_batch
-    from openretina_core.data.movie_dataset import MovieDataset, passthrough_collate
-    from openretina_core.data.sampler import MovieSampler
-
-    inner, device = _unwrap(loader)
-    direct = (
-        isinstance(inner, DataLoader)
-        and isinstance(inner.dataset, MovieDataset)
-        and inner.num_workers == 0
-        and not inner.pin_memory
-        and inner.collate_fn is passthrough_collate
-        and inner.batch_sampler is not None
-    )
-    if not direct:
-        return _lazily(loader)
-    dataset = inner.dataset
-    batch_sampler = inner.batch_sampler
-    batches: Iterator[Any]
-    if type(batch_sampler) is BatchSampler and isinstance(batch_sampler.sampler, MovieSampler):
-        # The whole pass's starts at once: the dataset plans every batch's index work in one step.
-        batches = dataset.iter_batches(
-            batch_sampler.sampler.next_epoch_starts().numpy(),
-            batch_sampler.batch_size,
-            batch_sampler.drop_last,
-        )
-    else:
-        batches = map(dataset.__getitems__, batch_sampler)
-    # Iterators that hold no batch between steps (batch buffers are reused only once nothing references them).
-    return batches if device is None else map(move_batch, batches, itertools.repeat(device))
-
-
-def cycle(iterable: Any) -> Iterator[Any]:
-    """Iterate ``iterable`` again and again, restarting it each time instead of caching its items
-    (``itertools.cycle`` would keep a whole pass of batches in memory). An empty iterable is an error."""
-    while True:
-        empty = True
-        for item in iterable:
-            empty = False
-            yield item
-        if empty:
-            raise ValueError("cycle(): the iterable yielded nothing, so it cannot be cycled")
-
-
-def _lazily(loader: Any) -> Iterator[Any]:
-    yield from loader
-
-
-def _plannable(loader: Any) -> bool:
-    """Whether every worker can compute this loader's batch plan itself and get the same one: a map-style
-    dataset, a plain ``BatchSampler`` over a sampler whose order is a pure function of its state (sequential,
-    ours, or a ``RandomSampler`` with its own generator), and no worker processes of its own."""
-    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
-        return False
-    batch_sampler = loader.batch_sampler
-    if type(batch_sampler) is not BatchSampler or loader.num_workers:
-        return False
-    from openretina_core.data.sampler import MovieSampler
-
-    sampler = batch_sampler.sampler
-    if isinstance(sampler, RandomSampler):
-        return sampler.generator is not None
-    return type(sampler) is SequentialSampler or isinstance(sampler, MovieSampler)
-
-
-def _owners(keys: list[str], loaders: Mapping[str, Any], n_workers: int) -> dict[str, int]:
-    """The worker that iterates each loader whose plan cannot be shared (iterable datasets, custom or unseeded
-    samplers): whole loaders go round-robin to workers in sorted order, so each batch is still made once."""
-    unshared = [key for key in sorted(keys) if not _plannable(loaders[key])]
-    return {key: i % n_workers for i, key in enumerate(unshared)}
-
-
-def _loader_len(key: str, loader: Any, cycler: str) -> int:
-    try:
-        return len(loader)
-    except TypeError as exc:
-        raise TypeError(
-            f"{cycler} needs the number of batches of every loader, but loader {key!r} has no len() (an "
-            f"IterableDataset without __len__?). Give its dataset a __len__, or iterate it with ShortCycler."
-        ) from exc
-
-
-_END = object()
-
-
-def _first_of_new_pass(key: str, iterator: Iterator[Any]) -> Any:
-    """The first item of a restarted loader; a clear error where a loader yields nothing at all."""
-    item = next(iterator, _END)
-    if item is _END:
-        raise ValueError(f"loader {key!r} yielded no batch in a whole pass: a LongCycler cannot restart it")
-    return item
-
-
-def _all_reduce_max(value: int) -> int:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        tensor = torch.tensor([value], dtype=torch.long)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-        return int(tensor.item())
-    return value
-
-
-def _worker_share() -> tuple[int, int]:
-    info = get_worker_info()
-    if info is None:
-        return 0, 1
-    return info.id, info.num_workers
-
-
-class _Cycler(IterableDataset):
-    """Shared state of both cyclers: the loaders, the seed and the epoch."""
+    kind = "cycler"
 
     def __init__(self, loaders: Mapping[str, Any], seed: int = 0) -> None:
         if not loaders:
@@ -171,6 +66,8 @@ class _Cycler(IterableDataset):
         self.seed = int(seed)
         self.epoch = 0
         self._explicit_epoch = False
+        self._progress: Progress | None = None  # the iteration in flight (in this process)
+        self._resume: ResumePoint | None = None  # a loaded state, for the next iteration of its epoch
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -189,12 +86,6 @@ class _Cycler(IterableDataset):
         """Wrap in a DataLoader that advances the epoch each pass and moves batches to the loaders' device."""
         return CyclerDataLoader(self, num_workers=num_workers, pin_memory=pin_memory)
 
-    def _set_sampler_epoch(self, loader: Any, value: int) -> None:
-        inner, _ = _unwrap(loader)
-        set_epoch = getattr(getattr(inner, "sampler", None), "set_epoch", None)
-        if callable(set_epoch):
-            set_epoch(value)
-
 
 class LongCycler(_Cycler):
     """Round-robin over sessions until the longest loader is exhausted; ``len = n_sessions * max_batches``.
@@ -203,6 +94,8 @@ class LongCycler(_Cycler):
     Shorter loaders restart (their samplers reshuffle); no batch is cached. Every loader needs a ``len()``.
     """
 
+    kind = "LongCycler"
+
     def __init__(self, loaders: Mapping[str, Any], shuffle: bool = True, seed: int = 0) -> None:
         super().__init__(loaders, seed)
         self.shuffle = shuffle
@@ -210,10 +103,10 @@ class LongCycler(_Cycler):
     @property
     def max_batches(self) -> int:
         """Batches in the longest loader (agreed across ranks under ``torch.distributed``)."""
-        return _all_reduce_max(self._local_max_batches())
+        return all_reduce_max(self._local_max_batches())
 
     def _local_max_batches(self) -> int:
-        return max(_loader_len(key, loader, "LongCycler") for key, loader in self.loaders.items())
+        return max(loader_len(key, loader, "LongCycler") for key, loader in self.loaders.items())
 
     def __len__(self) -> int:
         return len(self.loaders) * self._local_max_batches()
@@ -225,62 +118,122 @@ class LongCycler(_Cycler):
             keys = [keys[i] for i in torch.randperm(len(keys), generator=generator).tolist()]
         return keys
 
+    def _lengths(self) -> dict[str, int]:
+        return {key: loader_len(key, loader, "LongCycler") for key, loader in self.loaders.items()}
+
+    def _settings(self) -> dict[str, Any]:
+        return {"seed": self.seed, "shuffle": self.shuffle}
+
+    def _load_settings(self, state: Mapping[str, Any]) -> None:
+        self.seed, self.shuffle = int(state["seed"]), bool(state["shuffle"])
+
+    def _new_progress(self, epoch: int, point: ResumePoint | None) -> Progress:
+        if point is None:
+            return Progress(epoch)
+        order = self.session_order(epoch)
+        counts = round_robin_counts(order, point.step)
+        if {k: v for k, v in point.consumed.items() if v} != {k: v for k, v in counts.items() if v}:
+            warnings.warn(
+                f"resuming LongCycler at step {point.step}, but the pairs were not received in step order "
+                f"(loaders iterated whole by one DataLoader worker?): some batches may repeat or be missed",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return Progress(epoch, point.step, collections.Counter(counts))
+
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         epoch = self.epoch
+        point = self._take_resume(epoch)
         order = self.session_order(epoch)
         total = len(order) * self.max_batches
-        worker, n_workers = _worker_share()
+        worker, n_workers = worker_share()
         self._advance()
+        progress = self._new_progress(epoch, point)
+        start = min(progress.step, total)
         if n_workers == 1:
-            yield from self._iterate_loaders(order, total, epoch)
+            items = self._iterate_loaders(order, total, epoch, start, point, progress)
         else:
-            yield from self._iterate_plan(order, total, epoch, worker, n_workers)
+            for key, loader in self.loaders.items():
+                if point is not None and key in point.generators:
+                    restore_generators(loader, point.generators[key])
+            items = self._iterate_plan(order, total, epoch, worker, n_workers, start)
+        yield from self._counted(items, progress)
 
-    def _iterate_loaders(self, order: list[str], total: int, epoch: int) -> Iterator[tuple[str, Any]]:
-        passes = dict.fromkeys(order, 0)
+    def _open_pass(
+        self, key: str, epoch: int, pass_index: int, skip: int, point: ResumePoint | None, progress: Progress
+    ) -> Iterator[Any]:
+        """Start ``key``'s pass ``pass_index`` of ``epoch`` after ``skip`` batches. On resume, a loader's own
+        generators are put back where they were when the saved pass began, and later passes replayed."""
+        loader = self.loaders[key]
+        saved = point.generators.get(key) if point is not None else None
+        if saved is not None:
+            restore_generators(loader, saved)
+            for replayed in range(saved.pass_index, pass_index):
+                set_sampler_epoch(loader, epoch * PASS_STRIDE + replayed)
+                collections.deque(iter_batches(loader, skip=len(loader)), maxlen=0)
+        progress.generators[key] = capture_generators(loader, pass_index)
+        set_sampler_epoch(loader, epoch * PASS_STRIDE + pass_index)
+        return iter_batches(loader, skip=skip)
+
+    def _iterate_loaders(
+        self,
+        order: list[str],
+        total: int,
+        epoch: int,
+        start: int,
+        point: ResumePoint | None,
+        progress: Progress,
+    ) -> Iterator[tuple[str, Any]]:
+        if start >= total:
+            return
+        counts = round_robin_counts(order, start)
+        passes: dict[str, int] = {}
         # Every session's first pass is planned up front, in one warm loop, rather than between batch copies.
         iterators: dict[str, Iterator[Any]] = {}
         for key in order[: min(total, len(order))]:
-            self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE)
-            iterators[key] = iter_batches(self.loaders[key])
-        for step in range(total):
+            length = len(self.loaders[key]) if counts[key] else 0
+            passes[key], skip = divmod(counts[key], length) if length else (0, 0)
+            iterators[key] = self._open_pass(key, epoch, passes[key], skip, point, progress)
+        for step in range(start, total):
             key = order[step % len(order)]
-            batch = next(iterators[key], _END)
-            if batch is _END:
+            batch = next(iterators[key], END)
+            if batch is END:
                 passes[key] += 1
-                self._set_sampler_epoch(self.loaders[key], epoch * PASS_STRIDE + passes[key])
-                iterators[key] = iter_batches(self.loaders[key])
-                batch = _first_of_new_pass(key, iterators[key])
+                iterators[key] = self._open_pass(key, epoch, passes[key], 0, None, progress)
+                batch = first_of_new_pass(key, iterators[key])
             yield key, batch
 
     def _iterate_plan(
-        self, order: list[str], total: int, epoch: int, worker: int, n_workers: int
+        self, order: list[str], total: int, epoch: int, worker: int, n_workers: int, start: int
     ) -> Iterator[tuple[str, Any]]:
         """Inside DataLoader worker ``worker``: the same global step sequence as in one process. Shareable
-        plans are striped (step ``i`` is fetched by worker ``i % n_workers``); other loaders are iterated
-        whole by their one owning worker."""
-        inner = {key: _unwrap(loader)[0] for key, loader in self.loaders.items()}
-        owners = _owners(order, inner, n_workers)
+        plans are striped (step ``i >= start`` is fetched by worker ``(i - start) % n_workers``, so the main
+        process receives the steps in order); other loaders are iterated whole by their one owning worker.
+        Steps before ``start`` (a resumed epoch) advance the plans without fetching shared batches."""
+        inner = {key: unwrap(loader)[0] for key, loader in self.loaders.items()}
+        owned = owners(order, inner, n_workers)
         passes = dict.fromkeys(order, 0)
         plans: dict[str, Iterator[Any]] = {}
         for step in range(total):
             key = order[step % len(order)]
-            owner = owners.get(key)
+            owner = owned.get(key)
             if owner is not None and owner != worker:
                 continue
             if key not in plans:
-                self._set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
+                set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
                 plans[key] = iter(inner[key]) if owner is not None else iter(list(inner[key].batch_sampler))
-            item = next(plans[key], _END)
-            if item is _END:
+            item = next(plans[key], END)
+            if item is END:
                 passes[key] += 1
-                self._set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
+                set_sampler_epoch(inner[key], epoch * PASS_STRIDE + passes[key])
                 plans[key] = iter(inner[key]) if owner is not None else iter(list(inner[key].batch_sampler))
-                item = _first_of_new_pass(key, plans[key])
+                item = first_of_new_pass(key, plans[key])
+            if step < start:
+                continue
             if owner is not None:
                 yield key, item
-            elif step % n_workers == worker:
-                yield key, _fetch(inner[key], list(cast(Iterable[int], item)))
+            elif (step - start) % n_workers == worker:
+                yield key, fetch(inner[key], list(cast(Iterable[int], item)))
 
 
 class ShortCycler(_Cycler):
@@ -291,37 +244,66 @@ class ShortCycler(_Cycler):
     can be iterated (only ``len(cycler)`` needs one).
     """
 
+    kind = "ShortCycler"
+
     def __init__(self, loaders: Mapping[str, Any]) -> None:
         super().__init__(loaders, seed=0)
 
     def __len__(self) -> int:
-        return sum(_loader_len(key, loader, "len(ShortCycler)") for key, loader in self.loaders.items())
+        return sum(loader_len(key, loader, "len(ShortCycler)") for key, loader in self.loaders.items())
+
+    def _new_progress(self, epoch: int, point: ResumePoint | None) -> Progress:
+        consumed = point.consumed if point is not None else {}
+        return Progress(epoch, sum(consumed.values()), collections.Counter(consumed))
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        worker, n_workers = _worker_share()
+        point = self._take_resume(self.epoch)
+        progress = self._new_progress(self.epoch, point)
+        worker, n_workers = worker_share()
         if n_workers == 1:
-            for key in sorted(self.loaders):
-                for batch in iter_batches(self.loaders[key]):
-                    yield key, batch
-            return
-        inner = {key: _unwrap(loader)[0] for key, loader in self.loaders.items()}
-        owners = _owners(list(inner), inner, n_workers)
+            items = self._iterate_once(point, progress)
+        else:
+            items = self._iterate_striped(worker, n_workers, point)
+        yield from self._counted(items, progress)
+
+    def _iterate_once(self, point: ResumePoint | None, progress: Progress) -> Iterator[tuple[str, Any]]:
+        # Nothing draws from a loader's generators before its turn: their state now is their pass's start.
+        for key, loader in self.loaders.items():
+            if point is not None and key in point.generators:
+                restore_generators(loader, point.generators[key])
+            progress.generators[key] = capture_generators(loader)
+        for key in sorted(self.loaders):
+            skip = point.consumed.get(key, 0) if point is not None else 0
+            for batch in iter_batches(self.loaders[key], skip=skip):
+                yield key, batch
+
+    def _iterate_striped(
+        self, worker: int, n_workers: int, point: ResumePoint | None
+    ) -> Iterator[tuple[str, Any]]:
+        inner = {key: unwrap(loader)[0] for key, loader in self.loaders.items()}
+        if point is not None:
+            for key, saved in point.generators.items():
+                restore_generators(inner[key], saved)
+        consumed = point.consumed if point is not None else {}
+        owned = owners(list(inner), inner, n_workers)
         step = 0
         for key in sorted(inner):
-            if key in owners:
-                if owners[key] == worker:
-                    for batch in inner[key]:
+            skip = consumed.get(key, 0)
+            if key in owned:
+                if owned[key] == worker:
+                    for batch in iter_batches(inner[key], skip=skip):
                         yield key, batch
                 continue
-            for indices in list(inner[key].batch_sampler):
+            for indices in list(inner[key].batch_sampler)[skip:]:
                 if step % n_workers == worker:
-                    yield key, _fetch(inner[key], list(indices))
+                    yield key, fetch(inner[key], list(indices))
                 step += 1
 
 
 class CyclerDataLoader(DataLoader):
-    """A DataLoader over a cycler that advances the cycler's epoch each pass (also with worker processes)
-    and moves batches to the device of the wrapped loaders in the main process."""
+    """A DataLoader over a cycler that advances the cycler's epoch each pass (also with worker processes),
+    moves batches to the device of the wrapped loaders in the main process, and counts the pairs it delivers
+    there, so ``state_dict()`` (the cycler's) is right with workers too."""
 
     def __init__(self, cycler: _Cycler, num_workers: int = 0, pin_memory: bool = False) -> None:
         super().__init__(
@@ -334,7 +316,7 @@ class CyclerDataLoader(DataLoader):
         )
         self.cycler = cycler
         self._epoch = cycler.epoch
-        devices = {_unwrap(loader)[1] for loader in cycler.loaders.values()}
+        devices = {unwrap(loader)[1] for loader in cycler.loaders.values()}
         self.device = devices.pop() if len(devices) == 1 else None
 
     def __len__(self) -> int:
@@ -343,18 +325,33 @@ class CyclerDataLoader(DataLoader):
     def set_epoch(self, epoch: int) -> None:
         self._epoch = int(epoch)
 
+    def state_dict(self) -> dict[str, Any]:
+        return self.cycler.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.cycler.load_state_dict(state)
+        self._epoch = self.cycler.epoch
+
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         from openretina_core.data.device import move_batch
 
-        self.cycler.set_epoch(self._epoch)
+        cycler = self.cycler
+        epoch = self._epoch
+        cycler.set_epoch(epoch)
         self._epoch += 1
-        iterator = super().__iter__()
         if self.num_workers == 0:
-            # In-process: the cycler iterates the (possibly device-wrapped) loaders itself.
-            yield from iterator
-            return
-        for key, batch in iterator:
-            yield key, (move_batch(batch, self.device) if self.device is not None else batch)
+            # In-process: the cycler iterates the (possibly device-wrapped) loaders itself, and counts.
+            yield from super().__iter__()
+        else:
+            progress = cycler._begin_in_main(epoch)
+            iterator = super().__iter__()  # the workers start here, each with a copy of the saved place
+            cycler._resume = None
+            for key, batch in iterator:
+                progress.note(key)
+                yield key, (move_batch(batch, self.device) if self.device is not None else batch)
+            if cycler._progress is progress:
+                cycler._progress = None
+        cycler.epoch, cycler._explicit_epoch = self._epoch, False
 
 
 def _identity(x: Any) -> Any:

@@ -1,0 +1,198 @@
+"""How a cycler goes through one loader: one pass of batches (fetched straight from the dataset for this
+package's own movie loaders), starting after the batches already delivered when a pass is resumed, restarts,
+and which loaders DataLoader workers can share.
+
+The cycler classes (``cyclers.py``) build on these; the resumable state (``cycler_state.py``) decides where a
+pass starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    get_worker_info,
+)
+
+# A session's p-th pass in cycler epoch e runs its sampler at epoch e * PASS_STRIDE + p.
+PASS_STRIDE = 1 << 20
+
+
+def unwrap(loader: Any) -> tuple[Any, torch.device | None]:
+    """The torch loader inside a ``DeviceDataLoader`` and its device (``None`` for a plain loader)."""
+    from openretina_core.data.device import DeviceDataLoader
+
+    if isinstance(loader, DeviceDataLoader):
+        return loader.loader, loader.device
+    return loader, None
+
+
+def fetch(loader: DataLoader, indices: list[int]) -> Any:
+    """One batch of a map-style loader, as iterating it in-process would make it."""
+    dataset = loader.dataset
+    getitems = getattr(dataset, "__getitems__", None)
+    samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
+    return loader.collate_fn(samples) if loader.collate_fn is not None else samples
+
+
+def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
+    """Iterate a loader, leaving out its first ``skip`` batches (a resumed pass). For this package's own
+    in-process movie loaders, fetch straight from the batch sampler and the dataset's batched
+    ``__getitems__``: the same batches in the same order as iterating the DataLoader, without its per-batch
+    machinery (~10 % of a small batch's cost). For those, the pass's index work is planned here, at once; any
+    other loader is only iterated once its first batch is asked for.
+
+    Skipped batches are not fetched where the loader has a batch sampler over a map-style dataset and no
+    random generator (only their indices are drawn, so the sampler advances exactly as in the full pass);
+    other loaders (iterable datasets, seeded shuffling) are iterated and the skipped batches dropped."""
+    from openretina_core.data.device import move_batch
+    from openretina_core.data.movie_dataset import MovieDataset, passthrough_collate
+    from openretina_core.data.sampler import MovieSampler
+
+    if skip < 0:
+        raise ValueError(f"skip must be >= 0, got {skip}")
+    inner, device = unwrap(loader)
+    direct = (
+        isinstance(inner, DataLoader)
+        and isinstance(inner.dataset, MovieDataset)
+        and inner.num_workers == 0
+        and not inner.pin_memory
+        and inner.collate_fn is passthrough_collate
+        and inner.batch_sampler is not None
+    )
+    batches: Iterator[Any]
+    if direct:
+        dataset = inner.dataset
+        batch_sampler = inner.batch_sampler
+        if type(batch_sampler) is BatchSampler and isinstance(batch_sampler.sampler, MovieSampler):
+            # The whole pass's starts at once: the dataset plans every batch's index work in one step.
+            size = batch_sampler.batch_size
+            starts = batch_sampler.sampler.next_epoch_starts().numpy()[skip * size :]
+            batches = dataset.iter_batches(starts, size, batch_sampler.drop_last)
+        else:
+            batches = map(dataset.__getitems__, itertools.islice(iter(batch_sampler), skip, None))
+    elif not skip:
+        return _lazily(loader)
+    elif _indexable(inner):
+        remaining = itertools.islice(iter(inner.batch_sampler), skip, None)
+        batches = (fetch(inner, list(indices)) for indices in remaining)
+    else:
+        return itertools.islice(_lazily(loader), skip, None)
+    # Iterators that hold no batch between steps (batch buffers are reused only once nothing references them).
+    return batches if device is None else map(move_batch, batches, itertools.repeat(device))
+
+
+def _indexable(loader: Any) -> bool:
+    """A map-style DataLoader with a batch sampler and no random generator of its own: its batches can be
+    skipped by their indices alone. (Iterating a DataLoader also draws from its generator, so a loader with
+    one is skipped by iterating it, to leave the generator exactly where the full pass leaves it.)"""
+    return (
+        isinstance(loader, DataLoader)
+        and not isinstance(loader.dataset, IterableDataset)
+        and loader.batch_sampler is not None
+        and not generators_of(loader)
+    )
+
+
+def generators_of(loader: Any) -> list[torch.Generator]:
+    """The distinct ``torch.Generator`` objects a loader draws its order from (its own, its samplers')."""
+    inner, _ = unwrap(loader)
+    found: list[torch.Generator] = []
+    for owner in (inner, getattr(inner, "sampler", None), getattr(inner, "batch_sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+            found.append(generator)
+    return found
+
+
+def cycle(iterable: Any) -> Iterator[Any]:
+    """Iterate ``iterable`` again and again, restarting it each time instead of caching its items
+    (``itertools.cycle`` would keep a whole pass of batches in memory). An empty iterable is an error."""
+    while True:
+        empty = True
+        for item in iterable:
+            empty = False
+            yield item
+        if empty:
+            raise ValueError("cycle(): the iterable yielded nothing, so it cannot be cycled")
+
+
+def _lazily(loader: Any) -> Iterator[Any]:
+    yield from loader
+
+
+def plannable(loader: Any) -> bool:
+    """Whether every worker can compute this loader's batch plan itself and get the same one: a map-style
+    dataset, a plain ``BatchSampler`` over a sampler whose order is a pure function of its state (sequential,
+    ours, or a ``RandomSampler`` with its own generator), and no worker processes of its own."""
+    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
+        return False
+    batch_sampler = loader.batch_sampler
+    if type(batch_sampler) is not BatchSampler or loader.num_workers:
+        return False
+    from openretina_core.data.sampler import MovieSampler
+
+    sampler = batch_sampler.sampler
+    if isinstance(sampler, RandomSampler):
+        return sampler.generator is not None
+    return type(sampler) is SequentialSampler or isinstance(sampler, MovieSampler)
+
+
+def owners(keys: list[str], loaders: Mapping[str, Any], n_workers: int) -> dict[str, int]:
+    """The worker that iterates each loader whose plan cannot be shared (iterable datasets, custom or unseeded
+    samplers): whole loaders go round-robin to workers in sorted order, so each batch is still made once."""
+    unshared = [key for key in sorted(keys) if not plannable(loaders[key])]
+    return {key: i % n_workers for i, key in enumerate(unshared)}
+
+
+def loader_len(key: str, loader: Any, cycler: str) -> int:
+    try:
+        return len(loader)
+    except TypeError as exc:
+        raise TypeError(
+            f"{cycler} needs the number of batches of every loader, but loader {key!r} has no len() (an "
+            f"IterableDataset without __len__?). Give its dataset a __len__, or iterate it with ShortCycler."
+        ) from exc
+
+
+END = object()
+
+
+def first_of_new_pass(key: str, iterator: Iterator[Any]) -> Any:
+    """The first item of a restarted loader; a clear error where a loader yields nothing at all."""
+    item = next(iterator, END)
+    if item is END:
+        raise ValueError(f"loader {key!r} yielded no batch in a whole pass: a LongCycler cannot restart it")
+    return item
+
+
+def all_reduce_max(value: int) -> int:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        tensor = torch.tensor([value], dtype=torch.long)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return int(tensor.item())
+    return value
+
+
+def worker_share() -> tuple[int, int]:
+    info = get_worker_info()
+    if info is None:
+        return 0, 1
+    return info.id, info.num_workers
+
+
+def set_sampler_epoch(loader: Any, value: int) -> None:
+    inner, _ = unwrap(loader)
+    set_epoch = getattr(getattr(inner, "sampler", None), "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(value)
