@@ -75,8 +75,8 @@ def run_dataset_demo(name: str, workdir: Path, batch_size: int = 16, device: str
         n_samples += inputs.shape[0]
         if session == sta_session:
             sta_batches.append((inputs.cpu(), targets.cpu()))
-            if example is None:
-                example = (inputs[0].cpu(), targets[0].cpu())
+            if example is None:  # the first batch: (B, C, T, H, W) and (B, T, N)
+                example = (inputs.cpu(), targets.cpu())
     elapsed = time.perf_counter() - start
     correlation = float("nan")
     sta = None
@@ -113,20 +113,27 @@ def save_figure(result: DemoResult, path: Path) -> Path:
         f"{result.dataset}: synthetic sample, session {result.sta_session} "
         f"(STA vs ground truth r = {result.sta_correlation:.2f})"
     )
-    inputs = result.example_inputs
-    if inputs is not None:
-        frames = np.linspace(0, inputs.shape[1] - 1, 3).astype(int)
-        for ax, t in zip(axes[0, :3], frames):
-            ax.imshow(inputs[0, t].numpy(), cmap="gray")
-            ax.set_title(f"stimulus ch0, frame {t}")
+    batch = result.example_inputs
+    single_frames = batch is not None and batch.shape[2] == 1  # flashed images: one frame per sample
+    if batch is not None:
+        if single_frames:  # three samples of the batch
+            shown = [(b, 0) for b in np.linspace(0, batch.shape[0] - 1, 3).astype(int)]
+        else:  # three frames of the first sample
+            shown = [(0, t) for t in np.linspace(0, batch.shape[2] - 1, 3).astype(int)]
+        for ax, (b, t) in zip(axes[0, :3], shown):
+            ax.imshow(batch[b, 0, t].numpy(), cmap="gray")
+            ax.set_title(f"stimulus ch0, sample {b}" if single_frames else f"stimulus ch0, frame {t}")
             ax.axis("off")
     ax = axes[0, 3]
     if result.example_targets is not None:
-        targets = result.example_targets.numpy()
+        # (T, N) of the first sample, or (B, N) across the batch when every sample is one image
+        targets = result.example_targets[:, 0].numpy() if single_frames else result.example_targets[0].numpy()
         for n in range(min(5, targets.shape[1])):
-            ax.plot(targets[:, n] + 2.0 * n * (targets.std() + 1e-6), lw=1)
+            ax.plot(
+                targets[:, n] + 2.0 * n * (targets.std() + 1e-6), lw=1, marker="." if single_frames else None
+            )
         ax.set_title("responses (first 5 neurons)")
-        ax.set_xlabel("frame in chunk")
+        ax.set_xlabel("sample in batch" if single_frames else "frame in chunk")
     if result.sta is not None and result.truth is not None:
         corr = filter_correlation(result.sta, result.truth)
         n = int(np.argmax(corr))
@@ -136,13 +143,19 @@ def save_figure(result: DemoResult, path: Path) -> Path:
         axes[1, 0].set_title(f"true filter, neuron {n}, lag {peak}")
         axes[1, 1].imshow(est_f[peak], cmap="RdBu_r")
         axes[1, 1].set_title(f"STA, lag {peak} (r = {corr[n]:.2f})")
-        centre = np.unravel_index(np.argmax(np.abs(true_f[peak])), true_f.shape[1:])
-        scale = np.abs(est_f).max() / (np.abs(true_f).max() + 1e-12)
-        axes[1, 2].plot(true_f[:, centre[0], centre[1]] * scale, label="true (scaled)")
-        axes[1, 2].plot(est_f[:, centre[0], centre[1]], label="STA")
-        axes[1, 2].set_xlabel("lag (frames)")
-        axes[1, 2].set_title("temporal profile at RF centre")
-        axes[1, 2].legend()
+        if true_f.shape[0] > 1:
+            centre = np.unravel_index(np.argmax(np.abs(true_f[peak])), true_f.shape[1:])
+            scale = np.abs(est_f).max() / (np.abs(true_f).max() + 1e-12)
+            axes[1, 2].plot(true_f[:, centre[0], centre[1]] * scale, label="true (scaled)")
+            axes[1, 2].plot(est_f[:, centre[0], centre[1]], label="STA")
+            axes[1, 2].set_xlabel("lag (frames)")
+            axes[1, 2].set_title("temporal profile at RF centre")
+            axes[1, 2].legend()
+        else:  # a purely spatial filter: compare pixel by pixel
+            axes[1, 2].scatter(true_f[0].ravel(), est_f[0].ravel(), s=4)
+            axes[1, 2].set_xlabel("true filter (pixel)")
+            axes[1, 2].set_ylabel("STA (pixel)")
+            axes[1, 2].set_title("STA vs true filter, per pixel")
         axes[1, 3].hist(corr, bins=10)
         axes[1, 3].set_title("STA correlation, all neurons")
     for ax in axes.flat:
