@@ -16,7 +16,7 @@ CORE = REPO / "openretina_core"
 PACKAGE = "openretina_core"
 
 # A wing may import its own modules and those of lower ranks only (faces -> store -> data/files -> registry).
-WING_RANK = {"registry": 0, "data": 1, "files": 1, "store": 2, "cli": 3, "testing": 3}
+WING_RANK = {"registry": 0, "data": 1, "files": 1, "store": 2, "cli": 3, "testing": 3, "lightning": 3}
 MAX_MODULE_LINES = 400
 PLUGIN_FACING = {PACKAGE, *(f"{PACKAGE}.{wing}" for wing in WING_RANK)}
 

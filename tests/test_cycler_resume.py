@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import warnings
 
 import pytest
 import torch
@@ -179,3 +180,21 @@ def test_resume_under_ddp_from_rank_0s_state(tmp_path) -> None:
         assert len(record["tail"]) == len(record["reference"]) - record["cut"] > 0
     assert ranks[0]["reference"] != ranks[1]["reference"], "the ranks have their own shares"
     assert [k for k, _ in ranks[0]["tail"]] == [k for k, _ in ranks[1]["tail"]], "ranks stay in lockstep"
+
+
+def test_a_state_rewound_by_the_pairs_fetched_ahead_resumes_before_them() -> None:
+    """What a consumer that fetched ahead of using its batches saves (``RetinaDataModule`` does)."""
+    from openretina_core.data.cycler_state import rewind_state
+
+    expected = signature(LongCycler(build()["train"], seed=4))
+    interrupted = LongCycler(build()["train"], seed=4)
+    head, _ = take(interrupted, 13)  # 13 delivered, the last 2 not used yet
+    state = rewind_state(interrupted.state_dict(), [head[-2][0], head[-1][0]])
+    assert state["step"] == 11
+    resumed = LongCycler(build()["train"], seed=4)
+    resumed.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rewound per-session counts still match the step
+        assert head[:11] + signature(resumed) == expected
+    with pytest.raises(ValueError, match="cannot rewind"):
+        rewind_state(state, ["a"] * 12)

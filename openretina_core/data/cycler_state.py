@@ -208,3 +208,18 @@ class Resumable:
             yield item
         if self._progress is progress:
             self._progress = None
+
+
+def rewind_state(state: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
+    """``state`` as it was before the last ``len(keys)`` pairs (whose sessions ``keys`` lists, oldest first)
+    were delivered: for a consumer that took batches ahead of using them (Lightning prefetches one)."""
+    out = dict(state)
+    if not keys:
+        return out
+    consumed = Counter(state["consumed"])
+    consumed.subtract(keys)
+    if min(consumed.values(), default=0) < 0 or len(keys) > state["step"]:
+        raise ValueError(f"cannot rewind {len(keys)} pairs: the state holds only {state['step']}")
+    out["step"] = int(state["step"]) - len(keys)
+    out["consumed"] = {key: n for key, n in sorted(consumed.items()) if n}
+    return out

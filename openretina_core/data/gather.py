@@ -57,14 +57,16 @@ class BatchBufferPool:
         self.size = size
         self.buffers: list[torch.Tensor] = []  # oldest first; at most ``size``
         # Per (shape, dtype): (buffer, its storage handle). The pool's own reference keeps each handle valid.
-        self._by_key: dict[tuple[tuple[int, ...], torch.dtype], list[tuple[torch.Tensor, int]]] = {}
+        self._by_key: dict[tuple[tuple[int, ...], torch.dtype, bool], list[tuple[torch.Tensor, int]]] = {}
         self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
         """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
         if _STORAGE_USE_COUNT is None or like.device.type != "cpu" or get_worker_info() is not None:
             return None
-        key = (shape, like.dtype)
+        # A buffer made under torch.inference_mode() (Lightning's evaluation) is an inference tensor, which
+        # cannot be written outside it: each mode has its own buffers.
+        key = (shape, like.dtype, torch.is_inference_mode_enabled())
         with self._lock:
             candidates = self._by_key.setdefault(key, [])
             for buffer, handle in candidates:
