@@ -117,7 +117,9 @@ def write_responses(path: Path, n_fields: int, total_rois: int, n_samples: int, 
                 g.create_dataset(f"{stim}_raw_traces", data=spikes * 2 + 1)
                 g.create_dataset(f"{stim}_smoothed_traces", data=np.ones_like(spikes))
                 g.create_dataset(f"{stim}_preprocessed_traces", data=spikes - spikes.mean())
-                g.create_dataset(f"{stim}_trigger_times", data=triggers[stim][None, :])
+                g.create_dataset(
+                    f"{stim}_trigger_times", data=np.tile(triggers[stim], (n, 1))
+                )  # one row per ROI
                 if index % 2:
                     g.create_dataset(f"{stim}_traces_t0", data=t0)
                     g.create_dataset(f"{stim}_traces_dt", data=np.full(n, IMAGING_DT))
@@ -137,8 +139,8 @@ def write_responses(path: Path, n_fields: int, total_rois: int, n_samples: int, 
             ids = np.arange(1, n + 1)
             mask.reshape(-1)[rng.choice(4096, n, replace=False)] = -ids
             g.create_dataset("roi_mask", data=mask)
-            g.create_dataset("eye", data=eye)
-            g.create_dataset("scan_sequence_idx", data=index % N_SEQUENCES)
+            g.attrs["eye"] = eye  # per-field values are group attributes, as published
+            g.attrs["scan_sequence_idx"] = np.int64(index % N_SEQUENCES)
     return {
         "fields": int(n_fields),
         "rois": int(sizes.sum()),

@@ -29,8 +29,13 @@ from attrs import define, field
 
 
 def zip_folder(folder: str | os.PathLike[str], top: str | None = None) -> bytes:
-    """The files under ``folder`` zipped below one top-level entry (``top``, default the folder's own name),
-    as the published archives are laid out; for serving a synthetic sample as its real archive."""
+    """The files under ``folder`` zipped below one top-level folder (``top``, default the folder's own name),
+    as the published archives are laid out; for serving a synthetic sample as its real archive.
+
+    Like archives made by ``zip -r`` or a file manager, the zip has an entry for every folder (``<top>/``
+    first), so it unpacks into ``<top>/`` with any tool, openretina's ``unzip_and_cleanup`` included (which
+    treats a zip of exactly one member as a single file, not a folder).
+    """
     import io
     import zipfile
     from pathlib import Path
@@ -39,9 +44,13 @@ def zip_folder(folder: str | os.PathLike[str], top: str | None = None) -> bytes:
     prefix = top if top is not None else root.name
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(root, f"{prefix}/")
         for path in sorted(root.rglob("*")):
-            if path.is_file():
-                archive.write(path, f"{prefix}/{path.relative_to(root).as_posix()}")
+            name = f"{prefix}/{path.relative_to(root).as_posix()}"
+            if path.is_dir():
+                archive.write(path, f"{name}/")
+            elif path.is_file():
+                archive.write(path, name)
     return buffer.getvalue()
 
 

@@ -78,7 +78,8 @@ TRACE_KEYS = {
 TIMES_KEY = "{s}_traces_times"  # (n_rois, T)
 T0_KEY = "{s}_traces_t0"  # one value per ROI (or one for all)
 DT_KEY = "{s}_traces_dt"
-TRIGGER_KEY = "{s}_trigger_times"  # (1, n_triggers); row 0 is used
+TRIGGER_KEY = "{s}_trigger_times"  # (n_rois, n_triggers), one identical row per ROI; row 0 is used
+TRIGGER_ROW_TOLERANCE_S = 1e-6  # per-ROI trigger rows further apart are logged (row 0 is still used)
 
 # The ROI axis of every per-ROI array (masks are applied along it; roi_mask is per field, never masked).
 ROI_AXIS = {
@@ -91,6 +92,7 @@ ROI_AXIS = {
     "traces_times": 0,  # (n_rois, T)
     "traces_t0": 0,
     "traces_dt": 0,
+    "trigger_times": 0,  # (n_rois, n_triggers): one identical row per ROI, read as row 0
 }
 # session_kwargs entries with one row per neuron (ROI axis 0), kept in step when neurons are dropped.
 PER_ROI_SESSION_KWARGS = ("roi_ids", "roi_coords", "group_assignment", "response_std")

@@ -7,6 +7,7 @@ format names (:data:`constants.ROI_AXIS`), never by guessing which axis has a ma
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from openretina_hoefling_2024 import constants as c
+
+logger = logging.getLogger(__name__)
 
 
 def _as_text(value: Any) -> str | None:
@@ -148,12 +151,37 @@ class FieldReader:
             result.append(values[keep])
         return result[0], result[1]
 
-    def trigger_times(self, response_type: str) -> np.ndarray:
-        """Row 0 of ``<s>_trigger_times`` (all ROIs of a field share one set of triggers)."""
+    def trigger_times(self, response_type: str, n_rois: int | None = None) -> np.ndarray:
+        """The field's trigger times, ``(n_triggers,)`` float64, from ``<s>_trigger_times``.
+
+        The published files store ``(n_rois, n_triggers)``: one row per ROI, every row the same (triggers
+        belong to the field's stimulus presentation, not to a ROI), and the reference loader reads row 0.
+        So do we. Rows that disagree by more than :data:`constants.TRIGGER_ROW_TOLERANCE_S` are logged
+        with the largest difference, and row 0 is still used. A single row ``(1, n_triggers)`` or a 1-D
+        ``(n_triggers,)`` array is accepted too. A 2-D array with neither 1 nor ``n_rois`` rows (when
+        ``n_rois`` is given), or one without any trigger, is refused with the shape received.
+        """
         key = c.TRIGGER_KEY.format(s=response_type)
         triggers = np.asarray(self.require(key, "aligning responses to the stimulus"), dtype=np.float64)
         if triggers.ndim == 2:
-            triggers = triggers[0]
+            if n_rois is not None and triggers.shape[0] not in (1, n_rois):
+                raise ValueError(
+                    f"{self.path}: session {self.session!r}, key {key!r}: expected (n_rois={n_rois}, "
+                    f"n_triggers) (one row per ROI) or (1, n_triggers), received {triggers.shape}"
+                )
+            rows, triggers = triggers, triggers[0]
+            if rows.shape[0] > 1 and rows.shape[1] > 0:
+                spread = float(np.nanmax(np.abs(rows - triggers[None, :]), initial=0.0))
+                if not spread <= c.TRIGGER_ROW_TOLERANCE_S:
+                    logger.warning(
+                        "%s: session %s, %s: the %d per-ROI rows differ by up to %.6g s; using row 0 "
+                        "(as the reference loader does)",
+                        self.path,
+                        self.session,
+                        key,
+                        rows.shape[0],
+                        spread,
+                    )
         if triggers.ndim != 1 or triggers.size == 0:
             raise ValueError(
                 f"{self.path}: session {self.session!r}, key {key!r}: no trigger times ({triggers.shape})"

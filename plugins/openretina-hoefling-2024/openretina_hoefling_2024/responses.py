@@ -189,7 +189,7 @@ def load_responses(
             n_after += int(keep.sum())
             traces, trace_key = reader.traces(response_type, trace_type, keep)
             times = reader.sample_times(response_type, keep, traces.shape[1])
-            frames = stimulus_frame_times(reader.trigger_times(response_type), response_type)
+            frames = stimulus_frame_times(reader.trigger_times(response_type, n_rois), response_type)
             out, by_trial, std = resample(
                 times, traces, frames, response_type, norm_by_std, scale_traces, session
             )

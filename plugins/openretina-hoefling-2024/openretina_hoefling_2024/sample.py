@@ -2,11 +2,14 @@
 
 ``write_sample(root)`` writes ``<root>/stimuli/rgc_natstim_18x16_joint_normalized_2024-01-11.pkl`` (a white-
 noise "movie" with the real keys and shapes) and ``<root>/responses/rgc_natstim_2024-08-14.h5`` (fields with
-the real keys). Each field's natural-movie traces come from an LN model (``openretina_core.data``) driven
-by the movie exactly as that field saw it: clips in its sequence order, test blocks in between, mirrored for
-left eyes. The rate is sampled at an imaging rate of ~7.8 Hz with per-ROI scan-line offsets and one trigger
-every ~4.97 s, so the loader's resampling and splitting are exercised end to end and a spike-triggered
-average of the loader's batches recovers the filters (smoothed in time by the imaging rate).
+the real keys, shapes and storage: every per-ROI array has the ROI axis first, ``<s>_trigger_times`` has one
+identical row per ROI, ``eye`` and ``scan_sequence_idx`` are group attributes; openretina 1.1.1's
+``load_h5_into_dict`` / ``filter_responses`` / ``make_final_responses`` read it). Each field's natural-movie
+traces come from an LN model (``openretina_core.data``) driven by the movie exactly as that field saw it:
+clips in its sequence order, test blocks in between, mirrored for left eyes. The rate is sampled at an
+imaging rate of ~7.8 Hz with per-ROI scan-line offsets and one trigger every ~4.97 s, so the loader's
+resampling and splitting are exercised end to end and a spike-triggered average of the loader's batches
+recovers the filters (smoothed in time by the imaging rate).
 """
 
 from __future__ import annotations
@@ -41,14 +44,13 @@ class FieldSpec:
     n_rois: int
     time_layout: str  # "times" (<s>_traces_times) or "t0dt" (<s>_traces_t0 / <s>_traces_dt)
     spikes_key: str  # "inferred_spikes" or "spikes"
-    meta_as_attrs: bool = False  # eye / scan_sequence_idx stored as group attributes
     amacrine_only: bool = False  # every ROI fails the default cell-type filter
 
 
 DEFAULT_FIELDS = (
     FieldSpec("session_1_ventral1_20200226", "left", "left", 0, 32, "times", "inferred_spikes"),
     FieldSpec("session_2_ventral2_20200626", "left", "right", 1, 28, "t0dt", "inferred_spikes"),  # errata
-    FieldSpec("session_3_ventral2_20200707", "right", "right", 2, 36, "times", "spikes", meta_as_attrs=True),
+    FieldSpec("session_3_ventral2_20200707", "right", "right", 2, 36, "times", "spikes"),
     FieldSpec(
         "session_4_ventral1_20201021", "left", "left", 0, 20, "t0dt", "inferred_spikes", amacrine_only=True
     ),
@@ -139,7 +141,8 @@ def _write_traces(
     group.create_dataset(f"{stim}_raw_traces", data=raw)
     group.create_dataset(f"{stim}_smoothed_traces", data=smoothed)
     group.create_dataset(f"{stim}_preprocessed_traces", data=preprocessed)
-    group.create_dataset(f"{stim}_trigger_times", data=triggers[None, :])
+    # Published form: one row per ROI, all rows equal (the triggers are the field's; readers use row 0).
+    group.create_dataset(f"{stim}_trigger_times", data=np.tile(triggers, (len(rates), 1)))
     if spec.time_layout == "times":
         group.create_dataset(f"{stim}_traces_times", data=times)
     else:
@@ -192,12 +195,10 @@ def _write_field(
     for key, value in quality.items():
         group.create_dataset(key, data=value)
     group.create_dataset("roi_mask", data=mask)
-    if spec.meta_as_attrs:
-        group.attrs["eye"] = spec.eye
-        group.attrs["scan_sequence_idx"] = spec.sequence
-    else:
-        group.create_dataset("eye", data=spec.eye)
-        group.create_dataset("scan_sequence_idx", data=np.int64(spec.sequence))
+    # Per-field values are group attributes (a str and an integer), not datasets: the reference loader merges
+    # attributes into the field's dictionary and masks every array in it along the ROI axis.
+    group.attrs["eye"] = spec.eye
+    group.attrs["scan_sequence_idx"] = np.int64(spec.sequence)
     return quality
 
 

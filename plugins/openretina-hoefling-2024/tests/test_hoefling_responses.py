@@ -157,7 +157,7 @@ def test_errata_and_metadata(hoefling_sample: SyntheticSample, hoefling_response
     assert c.EYE_ERRATA == {"session_2_ventral2_20200626": "right"}
     first = loaded[SESSIONS[0]].session_kwargs
     assert first["eye"] == first["eye_recorded"] == "left" and first["scan_sequence_idx"] == 0
-    third = loaded[SESSIONS[2]].session_kwargs  # eye / sequence stored as group attributes
+    third = loaded[SESSIONS[2]].session_kwargs
     assert third["eye"] == "right" and third["scan_sequence_idx"] == 2
     assert all(kw["group_assignment"].max() <= 32 for kw in (first, errata, third))
     # ROI coordinates: 3x3 squares whose centres are known pixel positions.
@@ -202,3 +202,53 @@ def test_cache_layout_extracted_archive(tmp_path: Path, hoefling_sample: Synthet
     target.symlink_to(source)
     loaded = get_all_responses(data_dir=tmp_path, sessions=[SESSIONS[0]])
     assert list(loaded) == [SESSIONS[0]]
+
+
+def test_sample_is_in_the_published_form(hoefling_responses_file: Path) -> None:
+    """The ROI axis comes first in every per-ROI array, trigger times included (one identical row per ROI, as
+    published: openretina's ``filter_responses`` masks them along it); eye and sequence are group attributes."""
+    with h5py.File(hoefling_responses_file, "r") as f:
+        assert dict(f.attrs) == {}  # file attributes would become extra "fields" in the reference loader
+        for session in f:
+            g = f[session]
+            n_rois = g["roi_ids"].shape[0]
+            for stim, n_triggers in (("natural", c.NATURAL_TRIGGERS), ("chirp", 10), ("mb", 24)):
+                rows = g[f"{stim}_trigger_times"][()]
+                assert rows.shape == (n_rois, n_triggers) and rows.dtype == np.float64
+                np.testing.assert_array_equal(rows, np.broadcast_to(rows[0], rows.shape))
+            for key in ("roi_ids", "group_assignment", "d_qi", "chirp_qi"):
+                assert g[key].shape == (n_rois,)
+            assert g["group_confidences"].shape == (n_rois, 46) and g["roi_mask"].shape == (64, 64)
+            assert "eye" not in g and "scan_sequence_idx" not in g
+            assert isinstance(g.attrs["eye"], str) and g.attrs["eye"] in ("left", "right")
+            assert isinstance(g.attrs["scan_sequence_idx"], np.integer)
+
+
+def _with_triggers(source: Path, target: Path, session: str, triggers: np.ndarray) -> Path:
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as dst:
+        src.copy(src[session], dst, name=session)
+        del dst[session]["natural_trigger_times"]
+        dst[session].create_dataset("natural_trigger_times", data=triggers)
+    return target
+
+
+def test_trigger_rows_read_as_row_zero(
+    tmp_path: Path, hoefling_responses_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = SESSIONS[0]
+    reference = load_responses(hoefling_responses_file, sessions=[session])[session].train
+    with h5py.File(hoefling_responses_file, "r") as f:
+        rows = f[session]["natural_trigger_times"][()]
+    single = _with_triggers(hoefling_responses_file, tmp_path / "single.h5", session, rows[:1])
+    np.testing.assert_array_equal(load_responses(single)[session].train, reference)
+    flat = _with_triggers(hoefling_responses_file, tmp_path / "flat.h5", session, rows[0])
+    np.testing.assert_array_equal(load_responses(flat)[session].train, reference)
+    shifted = rows.copy()
+    shifted[1:] += 0.004  # other ROIs' rows disagree: logged, row 0 used
+    disagree = _with_triggers(hoefling_responses_file, tmp_path / "disagree.h5", session, shifted)
+    with caplog.at_level("WARNING", logger="openretina_hoefling_2024.h5fields"):
+        np.testing.assert_array_equal(load_responses(disagree)[session].train, reference)
+    assert "per-ROI rows differ by up to 0.004" in caplog.text and "using row 0" in caplog.text
+    wrong = _with_triggers(hoefling_responses_file, tmp_path / "wrong.h5", session, rows[:3])
+    with pytest.raises(ValueError, match=r"expected \(n_rois=32, n_triggers\).*received \(3, 123\)"):
+        load_responses(wrong)

@@ -193,11 +193,18 @@ def write_sample(
 
 
 def _zip_folder(folder: Path) -> None:
-    """Replace ``folder`` by ``folder.zip`` holding ``<folder name>/<files>`` (as the mirror's zips do)."""
+    """Replace ``folder`` by ``folder.zip`` unpacking into ``<folder name>/`` (as the mirror's session zips do).
+
+    The zip holds a ``<folder name>/`` entry, one per sub-folder, then the files below them, as ``zip -r`` or a
+    file manager writes it. Without the folder entry a one-file session zip would have a single member, which
+    openretina's ``unzip_and_cleanup`` extracts as a file instead of the session folder.
+    """
     archive = folder.with_suffix(".zip")
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.write(folder, f"{folder.name}/")
         for path in sorted(folder.rglob("*")):
-            zf.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
+            name = f"{folder.name}/{path.relative_to(folder).as_posix()}"
+            zf.write(path, f"{name}/" if path.is_dir() else name)
     for path in sorted(folder.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     folder.rmdir()

@@ -37,6 +37,13 @@ class TestKaramanlisContract(DatasetPluginContract):
         yield cache
         patch.undo()
 
+    def test_openretina_split_draws_openretinas_clips(self, sample: SyntheticSample) -> None:
+        """openretina 1.1.1 with its defaults here (seed 42, 20 of the mouse sample's 64 clips of 75 frames)
+        draws np.random.RandomState(42).choice(64, 20, replace=False), in this order."""
+        expected = [52, 58, 0, 44, 5, 36, 16, 12, 25, 61, 56, 9, 40, 13, 34, 50, 3, 17, 49, 8]
+        loaders = self.load_sample(sample, split="openretina")
+        assert set(map(tuple, loaders.data_info["val_clip_indices"].values())) == {tuple(expected)}
+
     def test_info_says_what_the_data_are(self) -> None:
         from openretina_core import dataset_info
 
@@ -73,6 +80,22 @@ class TestKaramanlisContract(DatasetPluginContract):
             torch.testing.assert_close(by_trial.mean(dim=0).T, test_targets[0])
             # Train chunks cover the non-validation clips: 4800 frames = 64 clips, 44 of them train.
             assert len(loaders["train"][session]) == (44 * 75 // 50) // self.batch_size
+
+    def test_session_zip_unpacks_into_the_session_folder(self, sample: SyntheticSample) -> None:
+        """As published: a ``<session>/`` folder entry, then the files below it (every member starts with it).
+
+        openretina's ``unzip_and_cleanup`` extracts a one-member zip as a single file; a zip whose members all
+        sit below one folder named like the zip unpacks into that folder, which its loaders then list.
+        """
+        import zipfile
+
+        archive = Path(sample.data_dir) / "sessions" / f"{MOUSE_ZIPPED}.zip"
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+        names = [i.filename for i in infos]
+        assert names[0] == f"{MOUSE_ZIPPED}/" and infos[0].is_dir()
+        assert all(name.startswith(f"{MOUSE_ZIPPED}/") for name in names) and len(names) > 1
+        assert f"{MOUSE_ZIPPED}/{MOUSE_ZIPPED}_fixationmovie_data.mat" in names
 
     def test_responses_are_the_files_counts(self, sample: SyntheticSample, tmp_path: Path) -> None:
         responses = load_all_responses(sample.data_dir, species="marmoset", cache_dir=tmp_path)

@@ -63,3 +63,14 @@ def test_downloads_only_the_requested_species_and_reloads_offline(
     again = get_karamanlis_dataloaders(download=True, species="mouse", **LOADER)
     inputs, targets = next(iter(again["train"][MOUSE]))
     assert tuple(inputs.shape) == (4, 1, 10, 60, 80) and tuple(targets.shape) == (4, 10, 3)
+
+
+def test_served_zip_has_the_published_members(tmp_path: Path) -> None:
+    """``zip_folder`` writes the session folder's own entry first, like the mirror's session zips."""
+    import io
+    import zipfile
+
+    sample = write_sample(tmp_path / "sample", seed=3, n_images=4, n_neurons=2, **SMALL)
+    with zipfile.ZipFile(io.BytesIO(zip_folder(Path(sample.data_dir) / "sessions" / MOUSE))) as zf:
+        names = zf.namelist()
+    assert names == [f"{MOUSE}/", f"{MOUSE}/{MOUSE}_fixationmovie_data.mat"]
