@@ -39,6 +39,15 @@ def test_plugin_is_a_boring_package(plugin_dir: Path) -> None:
     assert (plugin_dir / "README.md").exists()
 
 
+@pytest.mark.parametrize("plugin_dir", [*PLUGIN_DIRS, REPO / "plugins" / "_template"], ids=lambda p: p.name)
+def test_plugin_ships_its_type_hints(plugin_dir: Path) -> None:
+    """``py.typed`` in the package and in the wheel (package-data), so a user's mypy reads the hints."""
+    config = load(plugin_dir / "pyproject.toml")
+    package = next(iter(config["project"]["entry-points"]["openretina"].values()))
+    assert (plugin_dir / package / "py.typed").exists(), f"{package}/py.typed is missing"
+    assert "py.typed" in config["tool"]["setuptools"].get("package-data", {}).get(package, [])
+
+
 def test_every_published_dataset_has_an_extra_installing_its_plugin() -> None:
     extras = load(REPO / "pyproject.toml")["project"]["optional-dependencies"]
     distributions = {load(p / "pyproject.toml")["project"]["name"] for p in PLUGIN_DIRS}

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         simulate_responses,
         spike_triggered_average,
     )
+    from openretina_core.data.types import SessionBatch, SessionLoader, SplitLoaders
 
 _EXPORTS = {
     "BaseDataLoader": ".base_dataloader",
@@ -93,6 +94,7 @@ _EXPORTS = {
         ["LNPModel", "filter_correlation", "make_lnp_model", "simulate_responses", "spike_triggered_average"],
         ".simulate",
     ),
+    **dict.fromkeys(["SessionBatch", "SessionLoader", "SplitLoaders"], ".types"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
@@ -109,7 +111,10 @@ __all__ = [
     "MovieStore",
     "MoviesTrainTestSplit",
     "ResponsesTrainTestSplit",
+    "SessionBatch",
+    "SessionLoader",
     "ShortCycler",
+    "SplitLoaders",
     "UnsafePickleError",
     "all_finite",
     "apply_nan_policy",

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from openretina_core.data.loaders import DataLoaders
 
 from openretina_core.data.containers import (
     MoviesTrainTestSplit,
@@ -141,7 +144,7 @@ class BaseDataLoader(Dataset, abc.ABC):
             offset += length
         return np.moveaxis(buffer, 0, 1), responses.T, lengths
 
-    def get_dataloaders(self, batch_size: int = 32, **overrides: Any) -> Any:
+    def get_dataloaders(self, batch_size: int = 32, **overrides: Any) -> DataLoaders:
         """The ``{"train", "validation", "test"}`` loader dict for this recording (one session)."""
         from openretina_core.data.loaders import multiple_movies_dataloaders
 

@@ -20,7 +20,7 @@ import collections
 import logging
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
@@ -49,17 +49,19 @@ from openretina_core.data.cycler_state import (
 )
 from openretina_core.data.sampler import derived_seed
 
+BatchT = TypeVar("BatchT")  # the batches of the loaders: DataPoint for this package's
+
 __all__ = ["PASS_STRIDE", "CyclerDataLoader", "LongCycler", "ShortCycler", "cycle", "iter_batches"]
 
 logger = logging.getLogger(__name__)
 
 
-class _Cycler(Resumable, IterableDataset):
+class _Cycler(Resumable, IterableDataset[tuple[str, BatchT]], Generic[BatchT]):
     """Shared state of both cyclers: the loaders, the seed, the epoch and the place in it."""
 
     kind = "cycler"
 
-    def __init__(self, loaders: Mapping[str, Any], seed: int = 0) -> None:
+    def __init__(self, loaders: Mapping[str, Iterable[BatchT]], seed: int = 0) -> None:
         if not loaders:
             raise ValueError("a cycler needs at least one loader")
         self.loaders = dict(loaders)
@@ -87,7 +89,7 @@ class _Cycler(Resumable, IterableDataset):
         return CyclerDataLoader(self, num_workers=num_workers, pin_memory=pin_memory)
 
 
-class LongCycler(_Cycler):
+class LongCycler(_Cycler[BatchT]):
     """Round-robin over sessions until the longest loader is exhausted; ``len = n_sessions * max_batches``.
 
     Session order is sorted, then shuffled (if ``shuffle``) with a generator seeded from ``(seed, epoch)``.
@@ -96,7 +98,7 @@ class LongCycler(_Cycler):
 
     kind = "LongCycler"
 
-    def __init__(self, loaders: Mapping[str, Any], shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(self, loaders: Mapping[str, Iterable[BatchT]], shuffle: bool = True, seed: int = 0) -> None:
         super().__init__(loaders, seed)
         self.shuffle = shuffle
 
@@ -141,7 +143,7 @@ class LongCycler(_Cycler):
             )
         return Progress(epoch, point.step, collections.Counter(counts))
 
-    def __iter__(self) -> Iterator[tuple[str, Any]]:
+    def __iter__(self) -> Iterator[tuple[str, BatchT]]:
         epoch = self.epoch
         point = self._take_resume(epoch)
         order = self.session_order(epoch)
@@ -236,7 +238,7 @@ class LongCycler(_Cycler):
                 yield key, fetch(inner[key], list(cast(Iterable[int], item)))
 
 
-class ShortCycler(_Cycler):
+class ShortCycler(_Cycler[BatchT]):
     """Each session's loader exactly once, sessions in sorted order; ``len`` = total number of batches.
 
     Exact for evaluation: with workers each batch is fetched by exactly one worker; under DDP the loaders'
@@ -246,7 +248,7 @@ class ShortCycler(_Cycler):
 
     kind = "ShortCycler"
 
-    def __init__(self, loaders: Mapping[str, Any]) -> None:
+    def __init__(self, loaders: Mapping[str, Iterable[BatchT]]) -> None:
         super().__init__(loaders, seed=0)
 
     def __len__(self) -> int:
@@ -256,7 +258,7 @@ class ShortCycler(_Cycler):
         consumed = point.consumed if point is not None else {}
         return Progress(epoch, sum(consumed.values()), collections.Counter(consumed))
 
-    def __iter__(self) -> Iterator[tuple[str, Any]]:
+    def __iter__(self) -> Iterator[tuple[str, BatchT]]:
         point = self._take_resume(self.epoch)
         progress = self._new_progress(self.epoch, point)
         worker, n_workers = worker_share()
@@ -305,7 +307,7 @@ class CyclerDataLoader(DataLoader):
     moves batches to the device of the wrapped loaders in the main process, and counts the pairs it delivers
     there, so ``state_dict()`` (the cycler's) is right with workers too."""
 
-    def __init__(self, cycler: _Cycler, num_workers: int = 0, pin_memory: bool = False) -> None:
+    def __init__(self, cycler: _Cycler[Any], num_workers: int = 0, pin_memory: bool = False) -> None:
         super().__init__(
             cycler,
             batch_size=None,

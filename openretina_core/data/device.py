@@ -8,12 +8,15 @@ wraps whatever loaders they return.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
 
 from openretina_core.registry.manager import get_plugin_manager
+
+if TYPE_CHECKING:
+    from openretina_core.data.loaders import DataLoaders
 
 
 def resolve_device(requested: str | torch.device | None = None) -> torch.device:
@@ -92,7 +95,7 @@ def to_device(
     loaders: Mapping[str, Mapping[str, Any]],
     device: str | torch.device | None = None,
     keep_on_device: bool | None = None,
-) -> Any:
+) -> DataLoaders:
     """Return the same nested dict with every loader delivering batches on the chosen device.
 
     With ``keep_on_device`` (``None`` asks the ``keep_on_device`` hook), the data are moved once and batches
@@ -114,5 +117,4 @@ def to_device(
     data_info["kept_on_device"] = bool(keep_on_device and target.type != "cpu")
     from openretina_core.data.loaders import DataLoaders
 
-    out = DataLoaders(wrapped, data_info=data_info)
-    return out
+    return DataLoaders(wrapped, data_info=data_info)

@@ -23,6 +23,7 @@ from openretina_core.data.data_info import compute_data_info
 from openretina_core.data.file_rows import FILE_READS_FRACTION_OF_RAM, FileRows, memory_bytes
 from openretina_core.data.movie_dataset import MovieDataset
 from openretina_core.data.sampler import make_movie_dataloader
+from openretina_core.data.types import SplitLoaders
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ SPLITS = ("seeded", "openretina")  # how validation clips are drawn when none ar
 MOVIE_READS = ("auto", "memory", "file")  # where batch chunks of file-backed movies come from
 
 
-class DataLoaders(dict):
-    """The loaders dict, plus ``data_info`` (neuron counts, shapes, normalisation, chosen validation clips)."""
+class DataLoaders(dict[str, SplitLoaders]):
+    """The loaders dict, ``{"train": {session: loader}, "validation": {...}, <test stimulus>: {...}}``, plus
+    ``data_info`` (neuron counts, shapes, normalisation, chosen validation clips). Its loaders yield
+    :class:`~openretina_core.data.movie_dataset.DataPoint` batches (``openretina_core.data.types``)."""
 
     data_info: dict[str, Any]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from openretina_core.data.loaders import DataLoaders
 from openretina_core.registry.tables import get_dataset_spec
 
 
@@ -19,8 +20,10 @@ def get_dataloaders(
     device: str | torch.device | None = None,
     keep_on_device: bool | None = None,
     **dataset_options: Any,
-) -> Any:
-    """``{"train": {session: loader}, "validation": {...}, <test name>: {...}}`` for a dataset.
+) -> DataLoaders:
+    """``{"train": {session: loader}, "validation": {...}, <test name>: {...}}`` for a dataset, as
+    :class:`~openretina_core.data.loaders.DataLoaders` (a typed dict with ``data_info``) of loaders yielding
+    :class:`~openretina_core.data.movie_dataset.DataPoint` batches.
 
     ``name`` is a registry name (see ``list_datasets()``) or a :class:`~openretina_core.BaseDataLoader`.
     ``data_dir`` is the dataset's root as published (archives extracted); without it the cache is used and
@@ -41,6 +44,8 @@ def get_dataloaders(
         loaders = spec.get_dataloaders(data_dir=data_dir, download=download, batch_size=batch_size, **options)
     else:
         raise TypeError(f"name must be a dataset name or a BaseDataLoader, got {type(name).__name__}")
+    if not isinstance(loaders, DataLoaders):  # a plugin that returns a plain dict
+        loaders = DataLoaders(loaders, data_info=dict(getattr(loaders, "data_info", {})))
     if device is None:
         return loaders
     return to_device(loaders, device, keep_on_device=keep_on_device)
