@@ -20,7 +20,7 @@ prepare)
     done
     "$PYTHON" -m pip wheel --quiet --no-deps -w "$WHEELS" "${dirs[@]}"
     # Pure-Python dependencies missing from the GPU image (its package list: /work/.library/device/KINDS.md).
-    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$WHEELS" platformdirs pooch
+    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$WHEELS" platformdirs
     ls "$WHEELS"
     ;;
 run)

@@ -7,15 +7,14 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 
 from openretina_core.registry import tables as registry
-from openretina_core.registry.extras import install_command
 
 
 @click.group()
+@click.version_option(package_name="openretina-core", prog_name="openretina-data")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Data input/output for retina models: published datasets by name."""
@@ -26,33 +25,11 @@ def main(verbose: int) -> None:
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_command(as_json: bool) -> None:
-    """Installed datasets, and published ones whose plugin is not installed."""
-    names = registry.list_datasets()
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        info = registry.get_dataset_spec(name).info
-        rows.append(
-            {
-                "id": name,
-                "title": info.title,
-                "species": list(info.species),
-                "modality": info.recording_modality,
-                "distribution": info.distribution,
-                "version": info.version,
-            }
-        )
-    missing = sorted(set(registry.KNOWN_DATASETS) - set(names))
-    if as_json:
-        click.echo(json.dumps({"installed": rows, "not_installed": missing}, indent=2))
-        return
-    if not rows:
-        click.echo("No datasets installed.")
-    for row in rows:
-        click.echo(
-            f"{row['id']:<24} {', '.join(row['species']):<22} {row['modality'][:40]:<40} {row['distribution']}"
-        )
-    for name in missing:
-        click.echo(f"{name:<24} (not installed: {install_command(registry.KNOWN_DATASETS[name], name)})")
+    """Installed datasets and stimulus generators, and published datasets whose plugin is not installed."""
+    from openretina_core.cli.listing import listing, render_listing
+
+    found = listing()
+    click.echo(json.dumps(found, indent=2) if as_json else render_listing(found))
 
 
 @main.command("info")
@@ -142,7 +119,7 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--device", default=None, help="cpu, cuda, auto (default: keep batches on the CPU).")
 def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int, device: str | None) -> None:
     """Write each installed dataset's synthetic sample, load it by name, run one epoch, save a figure."""
-    from openretina_core.cli.demo import format_table, run_demo
+    from openretina_core.cli.demo import PLOTS_INSTALL, format_table, run_demo
 
     out = output or Path(tempfile.mkdtemp(prefix="openretina-demo-"))
     try:
@@ -151,7 +128,10 @@ def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int
         raise click.ClickException(str(exc)) from exc
     click.echo(format_table(results))
     for result in results:
-        click.echo(f"figure: {result.figure}")
+        if result.figure is not None:
+            click.echo(f"figure: {result.figure}")
+    if any(result.figure is None for result in results):
+        click.echo(f"figures: not drawn, matplotlib is not installed ({PLOTS_INSTALL})")
 
 
 def _register_optional_groups() -> None:

@@ -24,6 +24,8 @@ from openretina_core.registry.tables import get_dataset_spec, list_datasets
 
 logger = logging.getLogger(__name__)
 
+PLOTS_INSTALL = 'pip install "openretina-core[plots]"'  # figures need matplotlib, an optional dependency
+
 
 @define
 class DemoResult:
@@ -199,8 +201,21 @@ def run_demo(
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     results = []
+    figures = plots_available()
+    if not figures:
+        logger.info("matplotlib is not installed: the demo draws no figures (%s)", PLOTS_INSTALL)
     for name in names:
         result = run_dataset_demo(name, output_dir / "samples", batch_size=batch_size, device=device)
-        result.figure = save_figure(result, output_dir / f"{name}.png")
+        if figures:
+            result.figure = save_figure(result, output_dir / f"{name}.png")
         results.append(result)
     return results
+
+
+def plots_available() -> bool:
+    """Whether matplotlib (the ``plots`` extra) is installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
