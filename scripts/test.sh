@@ -15,6 +15,7 @@ typed_plugins=(
     plugins/openretina-goldin-2022/openretina_goldin_2022
     plugins/openretina-hdf5/openretina_hdf5
     plugins/openretina-maheswaranathan-2023/openretina_maheswaranathan_2023
+    plugins/openretina-sridhar-2025/openretina_sridhar_2025
     plugins/openretina-stimuli/openretina_stimuli
 )
 mypy "${typed_plugins[@]}"

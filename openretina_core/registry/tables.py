@@ -24,6 +24,7 @@ KNOWN_DATASETS: dict[str, str] = {
     "hoefling_2024": "openretina-hoefling-2024",
     "karamanlis_2024": "openretina-karamanlis-2024",
     "maheswaranathan_2023": "openretina-maheswaranathan-2023",
+    "sridhar_2025": "openretina-sridhar-2025",
 }
 KNOWN_STIMULUS_DISTRIBUTIONS: dict[str, str] = {"stimuli": "openretina-stimuli"}
 

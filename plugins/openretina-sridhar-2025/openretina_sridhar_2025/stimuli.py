@@ -1,0 +1,314 @@
+"""Stimuli: each session's movies, time-major ``(T, 1, H, W)`` float32, written once into the prepared store.
+
+Natural movie: the test sequence and the kept training trials rendered from the padded images and the
+session's own fixation file (``render.py``). White noise: the per-trial ``all_images.npy`` files (``(H, W,
+frames)``, time last), memory-mapped one at a time (``TrialFiles``, a bounded cache of open files), cropped
+and subsampled a block of frames at a time; the test movie is the repeated sequence. Neither is normalised
+(openretina does not: natural-movie frames are image values / 255, white noise the stored values).
+
+Sessions that read the same files with the same options share one entry (sessions 01, 03 and 04 share a
+fixation file; white-noise sessions 01 and 02 an ensemble), and one mapped array within a load.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from openretina_sridhar_2025.constants import (
+    DATASET_ID,
+    IMAGE_MARK,
+    MOVIE_FORMAT_VERSION,
+    RETINA_CROP,
+    WN_FILE,
+    WN_TRIAL_DIR,
+)
+from openretina_sridhar_2025.fixations import read_fixations, trial_lines
+from openretina_sridhar_2025.render import Geometry, ImageBank, image_files, render_frames
+
+logger = logging.getLogger(__name__)
+
+_WN_BLOCK_BYTES = 32 << 20  # float32 frames converted at once
+
+Allocate = Callable[[str, tuple[int, ...]], np.ndarray]
+
+
+def _new_arrays(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.empty(shape, dtype=np.float32)
+
+
+def _bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    from openretina_core.files import progress_enabled
+
+    return tqdm(total=total, desc=desc, unit="frame", disable=not progress_enabled(), leave=False)
+
+
+# -- natural movie -------------------------------------------------------------------------------------------
+def render_session_movies(
+    fixation_path: Path,
+    image_dir: Path,
+    geometry: Geometry,
+    *,
+    trials: Sequence[int],
+    n_trials: int,
+    frames_per_trial: int,
+    test_frames: int,
+    allocate: Allocate = _new_arrays,
+    device: torch.device | None = None,
+) -> dict[str, np.ndarray]:
+    """``{"test": (test_frames, 1, H, W), "train": (len(trials) * frames_per_trial, 1, H, W)}``."""
+    fixations = read_fixations(fixation_path)
+    test_lines, train_lines = trial_lines(fixations, trials, frames_per_trial, test_frames, n_trials)
+    bank = ImageBank(image_files(image_dir, IMAGE_MARK), geometry.image_shape)
+    for lines in (test_lines, train_lines):  # every line checked before anything is written
+        geometry.check(fixations, len(bank), lines)
+    height, width = geometry.output_shape
+    movies = {}
+    for name, lines in (("test", test_lines), ("train", train_lines)):
+        movie = allocate(name, (len(lines), 1, height, width))
+        with _bar(len(lines), f"rendering {fixation_path.stem}: {name}") as bar:
+            render_frames(
+                bank,
+                fixations,
+                lines,
+                geometry,
+                movie.reshape(len(lines), height, width),
+                device=device,
+                progress=bar.update,
+            )
+        movies[name] = movie
+    logger.debug("rendered %s with %d image reads", fixation_path.name, bank.reads)
+    return movies
+
+
+def natural_movie_params(
+    fixation_path: Path,
+    geometry: Geometry,
+    trials: Sequence[int],
+    n_trials: int,
+    frames_per_trial: int,
+    test_frames: int,
+) -> dict[str, Any]:
+    """Every parameter that changes the rendered frames (part of the entry's key)."""
+    return {
+        "kind": "natural_movie",
+        "fixations": fixation_path.name,
+        "geometry": geometry.as_params(),
+        "trials": [int(t) for t in trials],
+        "n_trials": int(n_trials),
+        "frames_per_trial": int(frames_per_trial),
+        "test_frames": int(test_frames),
+        "values": "image / 255, float32",
+    }
+
+
+# -- white noise ---------------------------------------------------------------------------------------------
+class TrialFiles:
+    """The per-trial ``trial_NNN/all_images.npy`` files of one folder, memory-mapped when first used and kept
+    open in a cache of at most ``maxsize`` files (the least recently used is closed first)."""
+
+    def __init__(self, folder: Path, maxsize: int = 1) -> None:
+        if maxsize < 1:
+            raise ValueError(f"cache_maxsize must be at least 1, got {maxsize}")
+        self.folder = Path(folder)
+        self.maxsize = int(maxsize)
+        self._open: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.opened = 0
+        self.most_open = 0
+
+    def path(self, trial: int) -> Path:
+        return self.folder / WN_TRIAL_DIR.format(index=int(trial)) / WN_FILE
+
+    def check_present(self, trials: Sequence[int]) -> list[Path]:
+        """The trials' files, with an error naming the first missing folder or file."""
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"white-noise trial folder {str(self.folder)!r} does not exist")
+        paths = [self.path(t) for t in trials]
+        for trial, path in zip(trials, paths):
+            if not path.parent.is_dir():
+                raise FileNotFoundError(
+                    f"{path.parent}: missing trial folder for trial {trial} (expected "
+                    f"{WN_TRIAL_DIR.format(index=int(trial))}/{WN_FILE} under {self.folder})"
+                )
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: missing white-noise frames of trial {trial}")
+        return paths
+
+    def array(self, trial: int) -> np.ndarray:
+        trial = int(trial)
+        if trial in self._open:
+            self._open.move_to_end(trial)
+            return self._open[trial]
+        while len(self._open) >= self.maxsize:
+            self._open.popitem(last=False)
+        array = open_frames(self.path(trial))
+        self._open[trial] = array
+        self.opened += 1
+        self.most_open = max(self.most_open, len(self._open))
+        return array
+
+    def close(self) -> None:
+        self._open.clear()
+
+
+def open_frames(path: Path) -> np.ndarray:
+    """A white-noise file ``(H, W, frames)`` memory-mapped (nothing is read until it is sliced)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"white-noise file {str(path)!r} does not exist")
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if array.ndim != 3 or array.dtype.kind not in "uifb":
+        raise ValueError(
+            f"{path}: frames of shape {array.shape} and dtype {array.dtype}, expected (H, W, frames)"
+        )
+    return array
+
+
+def wn_output_shape(frame_shape: tuple[int, int], crop: Sequence[int], subsample: int) -> tuple[int, int]:
+    top, bottom, left, right = crop
+    height, width = frame_shape
+    return len(range(top, height - bottom, subsample)), len(range(left, width - right, subsample))
+
+
+def crop_frames(
+    frames: np.ndarray, out: np.ndarray, crop: Sequence[int], subsample: int, path: Path, progress: Any = None
+) -> None:
+    """``frames`` ``(H, W, T)`` -> ``out`` ``(T, h, w)``: cropped ``[top:H-bottom:s, left:W-right:s]``, a block of
+    frames at a time (each block is one strided read of the mapping and one transposing copy)."""
+    top, bottom, left, right = crop
+    height, width, length = frames.shape
+    expected = (length, *wn_output_shape((height, width), crop, subsample))
+    if out.shape != expected:
+        raise ValueError(
+            f"{path}: frames {frames.shape} give {expected} after the crop, expected {out.shape}"
+        )
+    window = frames[top : height - bottom : subsample, left : width - right : subsample]
+    block = max(1, _WN_BLOCK_BYTES // max(1, 4 * out.shape[1] * out.shape[2]))
+    for start in range(0, length, block):
+        stop = min(length, start + block)
+        out[start:stop] = np.asarray(window[:, :, start:stop], dtype=np.float32).transpose(2, 0, 1)
+        if progress is not None:
+            progress(stop - start)
+
+
+def white_noise_movies(
+    train_dir: Path,
+    test_dir: Path,
+    *,
+    trials: Sequence[int],
+    frames_per_trial: int,
+    test_frames: int,
+    crop: Sequence[int] = RETINA_CROP,
+    subsample: int = 1,
+    cache_maxsize: int = 1,
+    allocate: Allocate = _new_arrays,
+) -> dict[str, np.ndarray]:
+    """``{"test": (T_test, 1, h, w), "train": (len(trials) * frames_per_trial, 1, h, w)}`` from the files."""
+    files = TrialFiles(train_dir, cache_maxsize)
+    files.check_present(trials)
+    test_path = test_dir / WN_FILE
+    test = open_frames(test_path)
+    shapes = {test.shape[:2]}
+    for trial in trials:  # headers only: every trial's shape checked before anything is written
+        frames = files.array(trial)
+        if frames.shape[2] != frames_per_trial:
+            raise ValueError(
+                f"{files.path(trial)}: {frames.shape[2]} frames, but the responses have {frames_per_trial} "
+                f"frames per trial (train_responses' time axis)"
+            )
+        shapes.add(frames.shape[:2])
+    if test.shape[2] != test_frames:
+        raise ValueError(
+            f"{test_path}: {test.shape[2]} frames, but the test responses have {test_frames} bins"
+        )
+    if len(shapes) != 1:
+        raise ValueError(f"white-noise frames of {train_dir} and {test_dir} differ in size: {sorted(shapes)}")
+    height, width = wn_output_shape(next(iter(shapes)), crop, subsample)
+    if height < 1 or width < 1:
+        raise ValueError(
+            f"the crop {tuple(crop)} leaves nothing of the {next(iter(shapes))} white-noise frames"
+        )
+    movies = {"test": allocate("test", (test_frames, 1, height, width))}
+    with _bar(test_frames, f"cropping {test_dir.name}") as bar:
+        crop_frames(
+            test, movies["test"].reshape(test_frames, height, width), crop, subsample, test_path, bar.update
+        )
+    total = len(trials) * frames_per_trial
+    movies["train"] = allocate("train", (total, 1, height, width))
+    flat = movies["train"].reshape(total, height, width)
+    with _bar(total, f"cropping {train_dir.name}") as bar:
+        for position, trial in enumerate(trials):
+            rows = slice(position * frames_per_trial, (position + 1) * frames_per_trial)
+            crop_frames(files.array(trial), flat[rows], crop, subsample, files.path(trial), bar.update)
+    files.close()
+    return movies
+
+
+def white_noise_params(
+    train_dir: Path,
+    test_dir: Path,
+    trials: Sequence[int],
+    frames_per_trial: int,
+    crop: Sequence[int],
+    subsample: int,
+) -> dict[str, Any]:
+    return {
+        "kind": "whitenoise",
+        "train_dir": train_dir.name,
+        "test_dir": test_dir.name,
+        "trials": [int(t) for t in trials],
+        "frames_per_trial": int(frames_per_trial),
+        "crop": [int(c) for c in crop],
+        "subsample": int(subsample),
+        "values": "as stored, float32",
+    }
+
+
+# -- the prepared entry --------------------------------------------------------------------------------------
+def prepared_movies(
+    name: str,
+    params: dict[str, Any],
+    sources: Sequence[Path],
+    make: Callable[[Allocate], dict[str, np.ndarray]],
+    *,
+    use_store: bool,
+    opened: dict[str, dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """The movies ``make`` builds: mapped from the store entry for ``params`` and ``sources`` when it exists,
+    else built straight into a new entry's files. ``opened`` holds what this load has mapped already, so
+    sessions with the same files and options share one array."""
+    import json
+
+    token = json.dumps({"name": name, **params}, sort_keys=True, default=str)
+    if token in opened:
+        return opened[token]
+    if not use_store:
+        movies = make(_new_arrays)
+    else:
+        from openretina_core.store import prepare_entry
+
+        def build(writer: Any) -> None:
+            make(lambda array, shape: writer.allocate(array, shape, np.float32))
+
+        entry = prepare_entry(
+            DATASET_ID, name, params=params, sources=list(sources), build=build, version=MOVIE_FORMAT_VERSION
+        )
+        movies = {"test": entry["test"], "train": entry["train"]}
+    opened[token] = movies
+    return movies
+
+
+def movie_sources_natural(fixation_path: Path, image_dir: Path) -> list[Path]:
+    return [fixation_path, *image_files(image_dir, IMAGE_MARK)]
+
+
+def movie_sources_white_noise(train_dir: Path, test_dir: Path, trials: Sequence[int]) -> list[Path]:
+    files = TrialFiles(train_dir)
+    return [*files.check_present(trials), test_dir / WN_FILE]
