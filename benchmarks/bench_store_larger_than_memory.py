@@ -155,10 +155,12 @@ def drop_page_cache() -> bool:
         return False
 
 
-def run_child(kind: str, cache: Path, sessions: int) -> dict[str, Any]:
+def run_child(kind: str, cache: Path, sessions: int, frames: int = 0) -> dict[str, Any]:
+    """Each step in its own interpreter, started from this small process (a forked child's maxrss starts at its
+    parent's peak, so the writer must not be the parent of the measured processes)."""
     env = {**os.environ, "OPENRETINA_CACHE_DIR": str(cache), "OPENRETINA_NO_PROGRESS": "1"}
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--sessions", str(sessions)],
+        [sys.executable, __file__, "--child", kind, "--sessions", str(sessions), "--frames", str(frames)],
         capture_output=True,
         text=True,
         env=env,
@@ -176,8 +178,13 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=1.25, help="dataset size as a multiple of RAM")
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--child", choices=["ours", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "plain", "write"], help=argparse.SUPPRESS)
+    parser.add_argument("--frames", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "write":
+        cache = Path(os.environ["OPENRETINA_CACHE_DIR"])
+        print(json.dumps({"seconds": write_dataset(cache, args.sessions, args.frames)}))
+        return
     if args.child:
         result = child_ours(args.sessions) if args.child == "ours" else child_plain(args.sessions)
         print(json.dumps(result))
@@ -200,9 +207,7 @@ def main() -> None:
         return
     scratch = Path(tempfile.mkdtemp(prefix="bench_ltm_", dir=workdir))
     try:
-        os.environ["OPENRETINA_CACHE_DIR"] = str(scratch)
-        os.environ["OPENRETINA_NO_PROGRESS"] = "1"
-        report["write_seconds"] = round(write_dataset(scratch, args.sessions, frames), 1)
+        report["write_seconds"] = round(run_child("write", scratch, args.sessions, frames)["seconds"], 1)
         report["frames_per_session"] = frames
         report["page_cache_dropped"] = drop_page_cache()
         report["ours"] = run_child("ours", scratch, args.sessions)
