@@ -8,12 +8,13 @@ export OPENRETINA_STRICT_PLUGINS=1 OPENRETINA_NO_PROGRESS=1 MPLBACKEND=Agg
 ruff check .
 ruff format --check .
 mypy openretina_core
-# The plugins' packages, those that type-check cleanly so far (hoefling_2024 and karamanlis_2024 each have one
-# error to fix first; then add them here, and every new plugin).
+# Every plugin's package (add each new plugin here).
 typed_plugins=(
     plugins/_template/openretina_my_lab_2025
     plugins/openretina-goldin-2022/openretina_goldin_2022
     plugins/openretina-hdf5/openretina_hdf5
+    plugins/openretina-hoefling-2024/openretina_hoefling_2024
+    plugins/openretina-karamanlis-2024/openretina_karamanlis_2024
     plugins/openretina-maheswaranathan-2023/openretina_maheswaranathan_2023
     plugins/openretina-sridhar-2025/openretina_sridhar_2025
     plugins/openretina-stimuli/openretina_stimuli

@@ -388,6 +388,10 @@ def _prepared(
         build=write_index,
         version=STORE_VERSION,
     )
+
+    def field_reader(session: str) -> Any:
+        return lambda: (None, all_responses()[session])
+
     responses: dict[str, ResponsesTrainTestSplit] = {}
     for session in index.user_meta["sessions"]:
         _, response = prepared_session(
@@ -395,7 +399,7 @@ def _prepared(
             session,
             params=params,
             sources=[response_file],
-            read=lambda session=session: (None, all_responses()[session]),
+            read=field_reader(session),
             version=STORE_VERSION,
         )
         if response is None or movies is None:

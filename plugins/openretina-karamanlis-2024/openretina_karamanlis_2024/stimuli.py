@@ -89,7 +89,10 @@ def compose_session(
         running = _fixations(read_key(handle, KEY_RUNNING_FIXATIONS, file.path), True, file.path)
         frozen = _fixations(read_key(handle, KEY_FROZEN_FIXATIONS, file.path), False, file.path)
         blocks = handle[KEY_RUNNING_FIXATIONS].shape[0] if handle[KEY_RUNNING_FIXATIONS].ndim == 3 else 1
-        shapes = {"train": (running.shape[0], 1, height, width), "test": (frozen.shape[0], 1, height, width)}
+        shapes: dict[str, tuple[int, ...]] = {
+            "train": (int(running.shape[0]), 1, height, width),
+            "test": (int(frozen.shape[0]), 1, height, width),
+        }
         movies = (
             allocate(shapes)
             if allocate is not None
