@@ -15,13 +15,12 @@ from openretina_core.registry.specs import DatasetInfo
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRA_IN_TEXT = re.compile(r"openretina-core\[([^\]]+)\]")
-# Dataset cards of plugins other people are changing right now still print the old spelling in their own
-# README; everything the core and its docs print is checked.
+# Everything the core, its docs and every plugin's card print.
 PRINTED = [
     REPO / "README.md",
     *sorted((REPO / "docs").rglob("*.md")),
     *sorted((REPO / "openretina_core").rglob("*.py")),
-    REPO / "plugins" / "openretina-stimuli" / "README.md",
+    *sorted((REPO / "plugins").glob("*/README.md")),
     *sorted((REPO / "plugins" / "_template").rglob("*.md")),
 ]
 
