@@ -25,6 +25,15 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from openretina_core.data.registered import get_dataloaders
     from openretina_core.data.sampler import MovieSampler
     from openretina_core.files.download import fetch_dataset, prepare_dataset, verify_dataset
+    from openretina_core.registry.errors import (
+        BadArchiveError,
+        BadArgumentError,
+        BadFileError,
+        DataIntegrityError,
+        MissingFileError,
+        OpenRetinaDataError,
+        PluginError,
+    )
     from openretina_core.registry.hookspecs import hookimpl
     from openretina_core.registry.specs import (
         DatasetInfo,
@@ -71,6 +80,13 @@ __getattr__, __dir__ = lazy_exports(
         "cycle": "openretina_core.data.cyclers",
         "prepare_dataset": "openretina_core.files.download",
         "prepare": "openretina_core.store.by_name",
+        "BadArchiveError": "openretina_core.registry.errors",
+        "BadArgumentError": "openretina_core.registry.errors",
+        "BadFileError": "openretina_core.registry.errors",
+        "DataIntegrityError": "openretina_core.registry.errors",
+        "MissingFileError": "openretina_core.registry.errors",
+        "OpenRetinaDataError": "openretina_core.registry.errors",
+        "PluginError": "openretina_core.registry.errors",
         "verify_dataset": "openretina_core.files.download",
     },
 )
@@ -78,16 +94,23 @@ __getattr__, __dir__ = lazy_exports(
 __version__ = "0.1.0"
 
 __all__ = [
+    "BadArchiveError",
+    "BadArgumentError",
+    "BadFileError",
     "BaseDataLoader",
+    "DataIntegrityError",
     "DataLoaders",
     "DataPoint",
     "DatasetInfo",
     "DatasetSpec",
     "DatasetStatistics",
     "LongCycler",
+    "MissingFileError",
     "MovieDataset",
     "MovieSampler",
     "MoviesTrainTestSplit",
+    "OpenRetinaDataError",
+    "PluginError",
     "RemoteFile",
     "ResponsesTrainTestSplit",
     "ShortCycler",

@@ -20,12 +20,14 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
+from openretina_core.registry.errors import OpenRetinaDataError
+
 logger = logging.getLogger(__name__)
 
 _HASH_CHUNK = 1 << 22
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(OpenRetinaDataError, pickle.UnpicklingError):
     """The pickle names a global outside the allow-list (it could run code), or holds object arrays."""
 
 

@@ -32,6 +32,7 @@ from attrs import define
 from openretina_core.files.cache import EXTRACT_MARKER, read_json, write_json_atomic
 from openretina_core.files.fetch import disk_space_error
 from openretina_core.files.progress import byte_bar
+from openretina_core.registry.errors import OpenRetinaDataError
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ MAX_MEMBERS = 1_000_000
 _COPY_CHUNK = 1 << 20
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(OpenRetinaDataError, ValueError):
     """An archive member would land outside the target folder, or the archive is too big to unpack."""
 
 

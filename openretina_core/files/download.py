@@ -37,6 +37,7 @@ from openretina_core.files.fetch import (
     download_url,
 )
 from openretina_core.files.hosts import candidate_urls
+from openretina_core.registry.errors import OpenRetinaDataError
 from openretina_core.registry.specs import DatasetInfo, RemoteFile
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ __all__ = [
 OFFLINE_ENV = "OPENRETINA_OFFLINE"
 
 
-class OfflineError(FileNotFoundError):
+class OfflineError(OpenRetinaDataError, FileNotFoundError):
     """Files are missing and ``OPENRETINA_OFFLINE=1`` forbids fetching them."""
 
 

@@ -32,6 +32,7 @@ from attrs import define
 
 from openretina_core.files.partials import meta_of
 from openretina_core.files.progress import byte_bar
+from openretina_core.registry.errors import DataIntegrityError, OpenRetinaDataError
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +45,19 @@ USER_AGENT = "openretina-data (+https://github.com/open-retina)"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class DownloadError(ConnectionError):
+class DownloadError(OpenRetinaDataError, ConnectionError):
     """No URL of a file could be fetched; the message lists each URL and why it failed."""
 
 
-class IntegrityError(ValueError):
+class IntegrityError(DataIntegrityError):
     """A downloaded or cached file does not match its known hash or size."""
 
 
-class DiskFullError(OSError):
+class DiskFullError(OpenRetinaDataError, OSError):
     """The cache's disk has no room for a file."""
 
 
-class UrlFailedError(Exception):
+class UrlFailedError(OpenRetinaDataError):
     """One URL failed for good (after its retries); carries the reason for the summary error."""
 
     def __init__(self, url: str, reason: str, *, integrity: bool = False) -> None:

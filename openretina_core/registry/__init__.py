@@ -13,6 +13,16 @@ from typing import TYPE_CHECKING
 from openretina_core.registry.lazy import LazyFunction, lazy_exports
 
 if TYPE_CHECKING:
+    from openretina_core.registry.errors import (
+        BadArchiveError,
+        BadArgumentError,
+        BadFileError,
+        DataIntegrityError,
+        MissingFileError,
+        OpenRetinaDataError,
+        PluginError,
+        check_int,
+    )
     from openretina_core.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
     from openretina_core.registry.manager import (
         LoadedPlugin,
@@ -46,6 +56,19 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    **dict.fromkeys(
+        [
+            "BadArchiveError",
+            "BadArgumentError",
+            "BadFileError",
+            "DataIntegrityError",
+            "MissingFileError",
+            "OpenRetinaDataError",
+            "PluginError",
+            "check_int",
+        ],
+        ".errors",
+    ),
     **dict.fromkeys(["ENTRY_POINT_GROUP", "PROJECT_NAME", "hookimpl", "hookspec"], ".hookspecs"),
     **dict.fromkeys(
         [
@@ -85,11 +108,18 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "KNOWN_DATASETS",
     "PROJECT_NAME",
+    "BadArchiveError",
+    "BadArgumentError",
+    "BadFileError",
+    "DataIntegrityError",
     "DatasetInfo",
     "DatasetSpec",
     "DuplicateNameError",
     "LazyFunction",
     "LoadedPlugin",
+    "MissingFileError",
+    "OpenRetinaDataError",
+    "PluginError",
     "PluginLoadWarning",
     "PluginState",
     "RemoteFile",
@@ -98,6 +128,7 @@ __all__ = [
     "UnknownDatasetError",
     "UnknownStimulusError",
     "build_plugin_manager",
+    "check_int",
     "dataset_info",
     "get_dataset_spec",
     "get_plugin_manager",

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from openretina_core.registry.errors import OpenRetinaDataError
 from openretina_core.registry.extras import install_command
 from openretina_core.registry.manager import PluginLoadWarning, PluginState, get_plugin_state, strict_mode
 from openretina_core.registry.specs import DatasetInfo, DatasetSpec, StimulusSpec
@@ -29,19 +30,19 @@ KNOWN_DATASETS: dict[str, str] = {
 KNOWN_STIMULUS_DISTRIBUTIONS: dict[str, str] = {"stimuli": "openretina-stimuli"}
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(OpenRetinaDataError, KeyError):
     """Raised for a dataset name no installed plugin registered; the message says what to do."""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])
 
 
-class UnknownStimulusError(KeyError):
+class UnknownStimulusError(OpenRetinaDataError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class DuplicateNameError(ValueError):
+class DuplicateNameError(OpenRetinaDataError, ValueError):
     """Two distributions registered the same dataset or stimulus name."""
 
 

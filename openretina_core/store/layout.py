@@ -32,6 +32,7 @@ import numpy as np
 from attrs import define, field
 
 from openretina_core.files.cache import META_DIR, dataset_cache_dir, read_json
+from openretina_core.registry.errors import DataIntegrityError, OpenRetinaDataError
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,11 @@ CHUNK_BYTES = 64 << 20
 ORPHAN_AGE_S = 24 * 3600.0
 
 
-class StoreWriteError(OSError):
+class StoreWriteError(OpenRetinaDataError, OSError):
     """The store's folder cannot be written (read-only, permissions, a file in the way)."""
 
 
-class StoreIntegrityError(ValueError):
+class StoreIntegrityError(DataIntegrityError):
     """A prepared file differs from what was recorded when it was written (changed, truncated, replaced)."""
 
 
