@@ -45,8 +45,8 @@ def test_plugins_lists_load_errors(fresh_plugins) -> None:
         )
     )
     result = CliRunner().invoke(main, ["plugins"])
-    assert result.exit_code == 0, result.output
-    assert "bad" in result.output and "FAILED: ImportError: nope" in result.output
+    assert result.exit_code == 1, "a broken installation is a failing exit status"
+    assert "bad" in result.output and "FAILED to load: ImportError: nope" in result.output
     records = json.loads(CliRunner().invoke(main, ["plugins", "--json"]).output)
     assert records[0]["error"] == "ImportError: nope"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from openretina_core.registry import tables as registry
+from openretina_core.registry.errors import PluginError
 
 
 @click.group()
@@ -88,7 +89,12 @@ def plugins_command(as_json: bool) -> None:
     from openretina_core.registry.manager import get_plugin_state
 
     state = get_plugin_state()
-    registry.list_datasets()  # run the register hooks so their failures are recorded too
+    problems: list[str] = []
+    try:
+        registry.list_datasets()  # run the register hooks so their failures are recorded too
+        registry.list_stimuli()
+    except (registry.DuplicateNameError, PluginError) as exc:  # strict mode, or two plugins claiming a name
+        problems.append(str(exc))
     records = [
         {
             "name": p.name,
@@ -97,17 +103,29 @@ def plugins_command(as_json: bool) -> None:
             "module": p.module,
             "hooks": p.hooks,
             "error": f"{type(p.error).__name__}: {p.error}" if p.error else None,
+            "hook_errors": dict(p.hook_errors),
         }
         for p in state.loaded
     ]
     if as_json:
         click.echo(json.dumps(records, indent=2))
-        return
-    if not records:
-        click.echo("No plugins installed (only the built-in defaults).")
-    for rec in records:
-        status = f"FAILED: {rec['error']}" if rec["error"] else ", ".join(rec["hooks"] or [])
-        click.echo(f"{rec['name']:<24} {rec['distribution'] or '?'} {rec['version'] or ''}  {status}")
+    else:
+        if not records:
+            click.echo("No plugins installed (only the built-in defaults).")
+        for plugin in state.loaded:
+            if plugin.error is not None:
+                status = f"FAILED to load: {type(plugin.error).__name__}: {plugin.error}"
+            elif plugin.hook_errors:
+                status = "FAILED in " + "; ".join(
+                    f"{hook}: {why}" for hook, why in plugin.hook_errors.items()
+                )
+            else:
+                status = ", ".join(plugin.hooks)
+            click.echo(f"{plugin.name:<24} {plugin.distribution or '?'} {plugin.version or ''}  {status}")
+    for problem in problems:
+        click.echo(f"ERROR: {problem}", err=True)
+    if problems or not all(plugin.healthy for plugin in state.loaded):
+        sys.exit(1)  # scripts and CI can tell a broken installation
 
 
 @main.command("demo")

@@ -24,6 +24,7 @@ from openretina_core.data.file_rows import FILE_READS_FRACTION_OF_RAM, FileRows,
 from openretina_core.data.movie_dataset import MovieDataset
 from openretina_core.data.sampler import make_movie_dataloader
 from openretina_core.data.types import SplitLoaders
+from openretina_core.registry.errors import BadArgumentError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +238,16 @@ def multiple_movies_dataloaders(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
-    if train_chunk_size < 1 or batch_size < 1 or clip_length < 1:
-        raise ValueError("train_chunk_size, batch_size and clip_length must be positive")
+    for name, value, minimum in (
+        ("train_chunk_size", train_chunk_size, 1),
+        ("batch_size", batch_size, 1),
+        ("clip_length", clip_length, 1),
+        ("num_val_clips", num_val_clips, 0),
+        ("seed", seed, 0),
+        ("num_workers", num_workers, 0),
+    ):
+        check_int(name, value, minimum)
+    _check_clip_indices(val_clip_indices)
     num_replicas, rank = distributed_context(distributed)
     store = MovieStore(movie_reads)
     file_backed = _file_backed_bytes(movies_dictionary)
@@ -348,6 +357,19 @@ def multiple_movies_dataloaders(
         data_info["nan_policy_applied"] = nan_records
     data_info["movie_copies_made"] = store.copies
     return DataLoaders(loaders, data_info=data_info)
+
+
+def _check_clip_indices(value: Any) -> None:
+    """``val_clip_indices``: None, a sequence of integers, or a mapping from session to one."""
+    if value is None:
+        return
+    groups = value.values() if isinstance(value, Mapping) else [value]
+    expected = "a list of clip numbers, or a mapping from session name to one"
+    for group in groups:
+        if isinstance(group, (str, bytes)) or not isinstance(group, Sequence | np.ndarray):
+            raise BadArgumentError("val_clip_indices", expected, value)
+        for index in list(group):
+            check_int("val_clip_indices[...]", index.item() if isinstance(index, np.generic) else index, 0)
 
 
 def _file_backed_bytes(movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit) -> int:

@@ -19,6 +19,7 @@ import pluggy
 from attrs import define, field
 
 from openretina_core.registry import hookspecs
+from openretina_core.registry.errors import PluginError
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ class LoadedPlugin:
     module: str
     error: BaseException | None = None
     hooks: list[str] = field(factory=list)
+    hook_errors: dict[str, str] = field(factory=dict)  # hook name -> what went wrong in it
+
+    @property
+    def healthy(self) -> bool:
+        return self.error is None and not self.hook_errors
 
 
 def _env_list(name: str) -> set[str] | None:
@@ -76,6 +82,10 @@ class PluginState:
 
     def failures(self) -> list[LoadedPlugin]:
         return [p for p in self.loaded if p.error is not None]
+
+    def record_of(self, plugin_name: str) -> LoadedPlugin | None:
+        """The load record of an entry-point plugin (None for built-in or in-process plugins)."""
+        return next((record for record in self.loaded if record.name == plugin_name), None)
 
     def distribution_of(self, plugin: object) -> tuple[str | None, str | None]:
         """The (distribution, version) of a registered plugin object, when it came from an entry point."""
@@ -129,9 +139,8 @@ def load_entry_point_plugins(state: PluginState, entry_points: Iterable[Any]) ->
             if plugin is not None:
                 pm.unregister(plugin)
             if strict:
-                raise RuntimeError(
-                    f"plugin {ep.name!r} (distribution {dist_name or '?'}, module {ep.value}) failed to load: "
-                    f"{exc}"
+                raise PluginError(
+                    ep.name, f"(distribution {dist_name or '?'}, module {ep.value}) failed to load: {exc}"
                 ) from exc
             warnings.warn(
                 f"openretina plugin {ep.name!r} ({dist_name or ep.value}) failed to load and was skipped: "

@@ -11,6 +11,7 @@ from typing import Any
 
 from attrs import define, field, fields
 
+from openretina_core.registry.errors import BadArgumentError
 from openretina_core.registry.extras import extra_for_distribution, install_command, is_installed_distribution
 
 
@@ -128,6 +129,18 @@ class SyntheticSample:
     options: Mapping[str, Any] = field(factory=dict)
 
 
+def _callable(what: str, optional: bool = False) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: a spec's loader or generator must be callable (found at registration, not later)."""
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not callable(value):
+            raise BadArgumentError(what, "a callable", value)
+
+    return check
+
+
 @define(frozen=True)
 class DatasetSpec:
     """What a plugin registers for one dataset.
@@ -139,8 +152,10 @@ class DatasetSpec:
     """
 
     info: DatasetInfo
-    get_dataloaders: Callable[..., Any]
-    write_sample: Callable[..., SyntheticSample] | None = None
+    get_dataloaders: Callable[..., Any] = field(validator=_callable("DatasetSpec.get_dataloaders"))
+    write_sample: Callable[..., SyntheticSample] | None = field(
+        default=None, validator=_callable("DatasetSpec.write_sample", optional=True)
+    )
     default_options: Mapping[str, Any] = field(factory=dict)
 
 
@@ -153,7 +168,7 @@ class StimulusSpec:
     """
 
     name: str
-    generate: Callable[..., Any]
+    generate: Callable[..., Any] = field(validator=_callable("StimulusSpec.generate"))
     description: str = ""
     units: Mapping[str, str] = field(factory=dict)
     distribution: str | None = None

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from openretina_core.registry.errors import OpenRetinaDataError
+from openretina_core.registry.errors import BadArgumentError, OpenRetinaDataError, PluginError
 from openretina_core.registry.extras import install_command
 from openretina_core.registry.manager import PluginLoadWarning, PluginState, get_plugin_state, strict_mode
 from openretina_core.registry.specs import DatasetInfo, DatasetSpec, StimulusSpec
@@ -82,8 +82,11 @@ def _collect(
         except DuplicateNameError:
             raise
         except Exception as exc:
+            record = state.record_of(plugin_name)
+            if record is not None:
+                record.hook_errors[hook_name] = f"{type(exc).__name__}: {exc}"
             if strict_mode():
-                raise
+                raise PluginError(plugin_name, f"failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
             warnings.warn(
                 f"openretina plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
                 PluginLoadWarning,
@@ -97,7 +100,7 @@ def _build_tables(state: PluginState) -> _Tables:
     def dataset_register(dist: str | None, version: str | None, plugin_name: str) -> Callable[[Any], None]:
         def register(spec: DatasetSpec) -> None:
             if not isinstance(spec, DatasetSpec):
-                raise TypeError(f"register() expects a DatasetSpec, got {type(spec).__name__}")
+                raise BadArgumentError("register(spec)", "a DatasetSpec", type(spec).__name__)
             name = spec.info.id
             if name in tables.datasets:
                 other = tables.datasets[name].info.distribution or "an unnamed plugin"
@@ -113,7 +116,7 @@ def _build_tables(state: PluginState) -> _Tables:
     def stimulus_register(dist: str | None, version: str | None, plugin_name: str) -> Callable[[Any], None]:
         def register(spec: StimulusSpec) -> None:
             if not isinstance(spec, StimulusSpec):
-                raise TypeError(f"register() expects a StimulusSpec, got {type(spec).__name__}")
+                raise BadArgumentError("register(spec)", "a StimulusSpec", type(spec).__name__)
             if spec.name in tables.stimuli:
                 other = tables.stimuli[spec.name].distribution or "an unnamed plugin"
                 raise DuplicateNameError(
@@ -160,7 +163,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
             f"    {install_command(KNOWN_DATASETS[name], name)}   (distribution {KNOWN_DATASETS[name]})",
         ]
     else:
-        close = difflib.get_close_matches(name, [*known, *KNOWN_DATASETS], n=3)
+        close = difflib.get_close_matches(name, sorted({*known, *KNOWN_DATASETS}), n=3)
         if close:
             lines.append(f"Did you mean: {', '.join(close)}?")
     lines.append(f"Installed datasets: {', '.join(known) if known else '(none)'}.")
