@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         normalize_train_test_movies,
         zscore_movies_in_place,
     )
+    from openretina_core.data.reading import MissingKeyError, UnreadableFileError, load_npy, open_hdf5
     from openretina_core.data.registered import get_dataloaders
     from openretina_core.data.safe_pickle import UnsafePickleError, file_sha256, load_pickle, verify_sha256
     from openretina_core.data.sampler import MovieSampler, make_movie_dataloader
@@ -53,6 +54,13 @@ if TYPE_CHECKING:
         spike_triggered_average,
     )
     from openretina_core.data.types import SessionBatch, SessionLoader, SplitLoaders
+    from openretina_core.data.values import (
+        check_finite,
+        check_movie_moments,
+        check_real_dtype,
+        count_nonfinite,
+        nonfinite_mask,
+    )
 
 _EXPORTS = {
     "BaseDataLoader": ".base_dataloader",
@@ -87,6 +95,7 @@ _EXPORTS = {
     **dict.fromkeys(
         ["movie_statistics", "normalize_train_test_movies", "zscore_movies_in_place"], ".normalize"
     ),
+    **dict.fromkeys(["MissingKeyError", "UnreadableFileError", "load_npy", "open_hdf5"], ".reading"),
     **dict.fromkeys(["UnsafePickleError", "file_sha256", "load_pickle", "verify_sha256"], ".safe_pickle"),
     "get_dataloaders": ".registered",
     **dict.fromkeys(["MovieSampler", "make_movie_dataloader"], ".sampler"),
@@ -95,6 +104,10 @@ _EXPORTS = {
         ".simulate",
     ),
     **dict.fromkeys(["SessionBatch", "SessionLoader", "SplitLoaders"], ".types"),
+    **dict.fromkeys(
+        ["check_finite", "check_movie_moments", "check_real_dtype", "count_nonfinite", "nonfinite_mask"],
+        ".values",
+    ),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
@@ -106,6 +119,7 @@ __all__ = [
     "DeviceDataLoader",
     "LNPModel",
     "LongCycler",
+    "MissingKeyError",
     "MovieDataset",
     "MovieSampler",
     "MovieStore",
@@ -115,13 +129,18 @@ __all__ = [
     "SessionLoader",
     "ShortCycler",
     "SplitLoaders",
+    "UnreadableFileError",
     "UnsafePickleError",
     "all_finite",
     "apply_nan_policy",
     "as_float32",
+    "check_finite",
     "check_matching_stimulus",
+    "check_movie_moments",
+    "check_real_dtype",
     "choose_validation_clips",
     "compute_data_info",
+    "count_nonfinite",
     "cycle",
     "distributed_context",
     "file_sha256",
@@ -129,12 +148,15 @@ __all__ = [
     "get_dataloaders",
     "get_n_neurons_per_session",
     "iter_batches",
+    "load_npy",
     "load_pickle",
     "make_lnp_model",
     "make_movie_dataloader",
     "movie_statistics",
     "multiple_movies_dataloaders",
+    "nonfinite_mask",
     "normalize_train_test_movies",
+    "open_hdf5",
     "resolve_device",
     "responses_time_major",
     "simulate_responses",

@@ -20,7 +20,12 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from openretina_core.registry.errors import OpenRetinaDataError
+from openretina_core.registry.errors import (
+    BadFileError,
+    DataIntegrityError,
+    MissingFileError,
+    OpenRetinaDataError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +46,10 @@ def file_sha256(path: str | Path) -> str:
 
 
 def verify_sha256(path: str | Path, expected: str) -> None:
-    """Raise ``ValueError`` unless the file's sha256 equals ``expected``."""
+    """Raise ``DataIntegrityError`` (a ``ValueError``) unless the file's sha256 equals ``expected``."""
     actual = file_sha256(path)
     if actual.lower() != expected.lower():
-        raise ValueError(
+        raise DataIntegrityError(
             f"{path}: sha256 mismatch (expected {expected.lower()}, received {actual}). The file is corrupt or "
             f"not the published one; delete it and download it again (download=True)."
         )
@@ -219,11 +224,31 @@ def load_pickle(path: str | os.PathLike[str], sha256: str | None = None) -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"stimulus pickle {str(path)!r} does not exist")
+        raise MissingFileError(path, f"stimulus pickle {str(path)!r} does not exist")
     if sha256 is not None:
         verify_sha256(path, sha256)
     else:
         logger.debug("%s: no known sha256; loading with the restricted unpickler only", path)
     with open(path, "rb") as handle:
-        raw = RestrictedUnpickler(handle, str(path)).load()
+        try:
+            raw = RestrictedUnpickler(handle, str(path)).load()
+        except OpenRetinaDataError:
+            raise
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+            UnicodeDecodeError,
+            MemoryError,
+            RecursionError,
+        ) as exc:
+            # An empty, truncated or random file: the unpickler's own message names neither file nor format.
+            raise BadFileError(
+                path, f"not readable as a pickle ({type(exc).__name__}: {exc})", "an intact pickle file"
+            ) from exc
     return _materialise(raw, str(path), {})

@@ -2,7 +2,7 @@
 
 Owns the dataset-plugin contract (``DatasetPluginContract``, the only part that needs pytest) and the loopback
 HTTP server that serves synthetic samples as published files (``LocalFileServer``, ``zip_folder``, helpers for
-concurrent fetch processes). Importing this module imports neither pytest nor torch.
+concurrent fetch processes), and ways to damage a valid file (``damage_file``, ``assert_names_file``). Importing this module imports neither pytest nor torch.
 
 Imports: ``openretina_core.data``, ``openretina_core.files`` and ``openretina_core.registry`` (a face: nothing
 in the core imports it). Plugins' tests import from this module only:
@@ -15,6 +15,7 @@ from openretina_core.registry.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from openretina_core.testing.contract import DatasetPluginContract
+    from openretina_core.testing.damage import DAMAGE_KINDS, assert_names_file, damage_file
     from openretina_core.testing.http import (
         LocalFileServer,
         RequestRecord,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "DatasetPluginContract": ".contract",
+    **dict.fromkeys(["DAMAGE_KINDS", "assert_names_file", "damage_file"], ".damage"),
     **dict.fromkeys(
         [
             "LocalFileServer",
@@ -40,10 +42,13 @@ _EXPORTS = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
+    "DAMAGE_KINDS",
     "DatasetPluginContract",
     "LocalFileServer",
     "RequestRecord",
     "ServedFile",
+    "assert_names_file",
+    "damage_file",
     "run_concurrent_fetches",
     "start_fetch_process",
     "zip_folder",

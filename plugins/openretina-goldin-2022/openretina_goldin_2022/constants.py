@@ -26,6 +26,7 @@ MIRROR_FILES: dict[str, tuple[str, ...]] = {
 SESSION_SUFFIX = ".h5"
 TRAIN_STIMULUS_KEY = "train/stimulus"  # (N_img_train, H, W)
 TEST_STIMULUS_KEY = "test/stimulus"  # (N_img_test, H, W)
+SESSION_FILE_EXPECTED = "a session file (HDF5) with train/ and test/ stimulus and response datasets"
 TRAIN_RESPONSE_GROUP = "train/response"  # /<response_type>: (cells, N_img_train)
 TEST_RESPONSE_GROUP = "test/response"  # /<response_type>: (cells, N_img_test), the mean over repeats
 TEST_REPEATS_GROUP = "test/repeats"  # /cell<k>: (repeats, N_img_test), optional

@@ -16,6 +16,8 @@ import h5py
 import numpy as np
 from attrs import define
 
+from openretina_core import BadFileError
+from openretina_core.data import MissingKeyError, check_finite, check_real_dtype
 from openretina_goldin_2022 import constants
 
 
@@ -28,13 +30,14 @@ def require_dataset(h5: h5py.File, key: str, path: Path) -> h5py.Dataset:
     parent = h5.get(parent_key)
     holds = sorted(parent.keys()) if isinstance(parent, h5py.Group) else "nothing (it is missing)"
     problem = "is not a dataset" if node is not None else "is missing"
-    raise KeyError(f"{path}: key {key!r} {problem}; expected it in this layout. {parent_key!r} holds {holds}")
+    raise MissingKeyError(
+        path, key, f"key {key!r} {problem}; expected it in this layout. {parent_key!r} holds {holds}"
+    )
 
 
 def require_numeric(dset: h5py.Dataset, path: Path, expected: str) -> None:
     """A numeric dataset with ``expected``'s number of axes (e.g. ``"(images, height, width)"``)."""
-    if not (np.issubdtype(dset.dtype, np.number) or dset.dtype == np.bool_):
-        raise ValueError(f"{path}: key {dset.name!r} has dtype {dset.dtype}; expected numbers")
+    check_real_dtype(dset.dtype, path, str(dset.name))  # complex would lose its imaginary part
     if dset.ndim != expected.count(",") + 1:
         raise ValueError(f"{path}: key {dset.name!r} has shape {dset.shape}; expected {expected}")
 
@@ -94,7 +97,9 @@ def read_images(dset: h5py.Dataset, path: Path, *, moments: bool) -> tuple[np.nd
         if stats is not None:
             stats.update(target[block])
     if stats is not None and not (np.isfinite(stats.mean) and np.isfinite(stats.m2)):
-        raise ValueError(f"{path}: key {dset.name!r} contains NaN or infinite values")
+        raise BadFileError(path, f"key {dset.name!r} contains NaN or infinite values", "finite numbers")
+    if stats is None:
+        check_finite(buffer, path, str(dset.name))
     return buffer, stats
 
 
@@ -119,7 +124,7 @@ def read_float32(dset: h5py.Dataset, path: Path, expected: str, scale: float = 1
             out[...] = dset[...]
     if scale != 1.0:
         out /= np.float32(scale)
-    return out
+    return check_finite(out, path, str(dset.name), allow_nan=True)  # NaN: the loaders' nan_policy
 
 
 def read_image_major(dset: h5py.Dataset, path: Path, scale: float) -> np.ndarray:
@@ -131,4 +136,5 @@ def read_image_major(dset: h5py.Dataset, path: Path, scale: float) -> np.ndarray
     buffer[...] = dset[...].T  # one temporary of the stored (small) array
     if scale != 1.0:
         buffer /= np.float32(scale)
+    check_finite(buffer, path, str(dset.name), allow_nan=True)
     return buffer.T

@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from openretina_core.data import ResponsesTrainTestSplit
+from openretina_core.data import ResponsesTrainTestSplit, open_hdf5
 from openretina_goldin_2022.constants import (
     DEFAULT_FR_NORMALIZATION,
     DEFAULT_RESPONSE_TYPE,
@@ -26,6 +26,7 @@ from openretina_goldin_2022.constants import (
     REPEATS_ATOL,
     REPEATS_CELL_PATTERN,
     REPEATS_RTOL,
+    SESSION_FILE_EXPECTED,
     TEST_NAME,
     TEST_REPEATS_GROUP,
     TEST_RESPONSE_GROUP,
@@ -72,7 +73,7 @@ def load_test_repeats_for_session(
     file has no ``test/repeats/cell<k>``. ``n_cells``/``n_images`` are what the caller expects (checked)."""
     fr_normalization = _check_fr_normalization(fr_normalization)
     path = Path(path)
-    with h5py.File(path, "r") as h5:
+    with open_hdf5(path, SESSION_FILE_EXPECTED) as h5:
         group = h5.get(TEST_REPEATS_GROUP)
         if not isinstance(group, h5py.Group):
             return None
@@ -142,7 +143,7 @@ def load_responses_for_session(
     path = Path(path)
     train_key = f"{TRAIN_RESPONSE_GROUP}/{response_type}"
     test_key = f"{TEST_RESPONSE_GROUP}/{response_type}"
-    with h5py.File(path, "r") as h5:
+    with open_hdf5(path, SESSION_FILE_EXPECTED) as h5:
         n_train = int(require_dataset(h5, TRAIN_STIMULUS_KEY, path).shape[0])
         n_test = int(require_dataset(h5, TEST_STIMULUS_KEY, path).shape[0])
         train = read_image_major(require_dataset(h5, train_key, path), path, fr_normalization)

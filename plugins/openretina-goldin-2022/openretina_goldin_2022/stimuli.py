@@ -11,11 +11,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-import h5py
-
-from openretina_core.data import MoviesTrainTestSplit
+from openretina_core.data import MoviesTrainTestSplit, check_movie_moments, open_hdf5
 from openretina_goldin_2022.constants import (
     DEFAULT_STIM_TYPE,
+    SESSION_FILE_EXPECTED,
     TEST_NAME,
     TEST_STIMULUS_KEY,
     TRAIN_STIMULUS_KEY,
@@ -36,7 +35,7 @@ def load_stimuli_for_session(
     """
     check_stim_type(stim_type)
     path = Path(path)
-    with h5py.File(path, "r") as h5:
+    with open_hdf5(path, SESSION_FILE_EXPECTED) as h5:
         train, moments = read_images(
             require_dataset(h5, TRAIN_STIMULUS_KEY, path), path, moments=normalize_stimuli
         )
@@ -49,8 +48,7 @@ def load_stimuli_for_session(
     norm_mean = norm_std = None
     if moments is not None:
         norm_mean, norm_std = moments.mean, moments.std
-        if not norm_std > 0:
-            raise ValueError(f"{path}: {TRAIN_STIMULUS_KEY!r} is constant (std 0); it cannot be z-scored")
+        check_movie_moments(moments.count, norm_mean, norm_std, path, TRAIN_STIMULUS_KEY)
         zscore_in_place(train, norm_mean, norm_std)
         zscore_in_place(test, norm_mean, norm_std)
     logger.info(

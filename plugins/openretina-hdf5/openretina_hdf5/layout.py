@@ -17,6 +17,8 @@ import h5py
 import numpy as np
 from attrs import define, field
 
+from openretina_core import BadFileError
+from openretina_core.data import load_npy, open_hdf5
 from openretina_hdf5.constants import (
     RESPONSES_PREFIX,
     SESSION_INFO_GROUP,
@@ -98,7 +100,8 @@ def _check_stimulus_size(stimulus_size: Sequence[int] | None) -> Shape3 | None:
 
 
 def _numeric(dtype: np.dtype) -> bool:
-    return bool(np.issubdtype(dtype, np.number) or dtype == np.bool_)
+    """Real numbers: complex values would lose their imaginary part when cast to float32."""
+    return bool(dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating))
 
 
 def session_files(data_dir: Path) -> dict[str, Path]:
@@ -118,12 +121,7 @@ def session_files(data_dir: Path) -> dict[str, Path]:
 
 def read_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a ``.npy`` file without reading its data."""
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:  # object arrays (pickles) cannot be memory-mapped, and are refused
-        raise ValueError(f"{path}: not a plain numeric .npy array ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f"{path}: expected one array saved with numpy.save, found {type(array).__name__}")
+    array = load_npy(path, "a plain numeric .npy array saved with numpy.save", mmap_mode="r")
     return tuple(int(s) for s in array.shape), array.dtype
 
 
@@ -187,7 +185,7 @@ def _shared_source(name: str, path: Path, cache: dict[str, StimulusSource]) -> S
         shape, dtype = read_npy_header(path)
         cache[name] = StimulusSource(name, path, None, shape, str(dtype))  # type: ignore[arg-type]
         if not _numeric(dtype):
-            raise ValueError(f"{path}: stimulus {name!r} has dtype {dtype}; expected numbers")
+            raise BadFileError(path, f"stimulus {name!r} has dtype {dtype}", "real numbers")
     return cache[name]
 
 
@@ -199,13 +197,7 @@ def scan_session(
     stimulus_folder: Path,
 ) -> SessionLayout:
     """Check one session file against the layout and return what it shows."""
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as exc:
-        raise OSError(
-            f"{path}: not a readable HDF5 file ({exc}); every *.h5/*.hdf5 in the folder is a session"
-        ) from exc
-    with h5:
+    with open_hdf5(path, "a readable HDF5 file: every *.h5/*.hdf5 in the folder is a session") as h5:
         keys = sorted(h5.keys())
         names = sorted(k.removeprefix(RESPONSES_PREFIX) for k in keys if k.startswith(RESPONSES_PREFIX))
         if not names:
@@ -223,7 +215,7 @@ def scan_session(
                 what = (
                     f"shape {dset.shape}, dtype {dset.dtype}" if isinstance(dset, h5py.Dataset) else "a group"
                 )
-                raise ValueError(f"{path}: {key!r} is {what}; expected a numeric (neurons, time) dataset")
+                raise BadFileError(path, f"{key!r} is {what}", "a real-valued (neurons, time) dataset")
             if n_neurons is None:
                 n_neurons, first_key = int(dset.shape[0]), key
             elif dset.shape[0] != n_neurons:
@@ -235,7 +227,11 @@ def scan_session(
             if own_key in h5:
                 own = h5[own_key]
                 if not isinstance(own, h5py.Dataset) or not _numeric(own.dtype):
-                    raise ValueError(f"{path}: {own_key!r} must be a numeric (C, T, H, W) dataset")
+                    raise BadFileError(
+                        path,
+                        f"{own_key!r} is dtype {getattr(own, 'dtype', 'a group')}",
+                        "a real (C, T, H, W) dataset",
+                    )
                 source = StimulusSource(name, path, own_key, tuple(own.shape), str(own.dtype))  # type: ignore[arg-type]
             elif name in shared_files:
                 source = _shared_source(name, shared_files[name], shared_cache)

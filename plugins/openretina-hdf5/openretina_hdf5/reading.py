@@ -16,11 +16,17 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import h5py
 import numpy as np
 from attrs import define
 
-from openretina_core.data import MoviesTrainTestSplit, ResponsesTrainTestSplit
+from openretina_core import BadFileError
+from openretina_core.data import (
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    check_finite,
+    load_npy,
+    open_hdf5,
+)
 from openretina_hdf5.constants import READ_BLOCK_BYTES, RESPONSES_PREFIX
 from openretina_hdf5.layout import FolderLayout, SessionLayout, StimulusSource, scan_folder
 
@@ -45,12 +51,18 @@ def copy_source(source: StimulusSource, out: np.ndarray, mean: float, std: float
     """Fill ``out`` (``(T, C, H, W)`` float32) from a shared ``.npy`` (memory-mapped) or a session dataset."""
     m, s = np.float32(mean), np.float32(std)
     if source.key is None:
-        mapped = np.load(source.path, mmap_mode="r", allow_pickle=False)
-        _copy_blocks(mapped, out, m, s)
+        mapped = load_npy(source.path, "a .npy stimulus (C, T, H, W)", mmap_mode="r")
+        try:
+            _copy_blocks(mapped, out, m, s)
+        except (OSError, ValueError) as exc:  # a file shorter than its header says
+            raise BadFileError(
+                source.path, f"its data cannot be read ({exc})", "the bytes its header promises"
+            ) from exc
         del mapped  # unmapped here: only one stimulus file is mapped at a time
     else:
-        with h5py.File(source.path, "r") as h5:
+        with open_hdf5(source.path, "a session file (HDF5)") as h5:
             _copy_blocks(h5[source.key], out, m, s)
+    check_finite(out, source.path, source.key or source.name)
 
 
 class MovieBuilder:
@@ -131,7 +143,7 @@ def read_responses(session: SessionLayout, test_names: Iterable[str]) -> Respons
     n = session.n_neurons
     train = np.empty((n, sum(session.sources[x].n_frames for x in train_names)), dtype=np.float32)
     tests: dict[str, np.ndarray] = {}
-    with h5py.File(session.path, "r") as h5:
+    with open_hdf5(session.path, "a session file (HDF5)") as h5:
         offset = 0
         for name in train_names:
             dset = h5[RESPONSES_PREFIX + name]
@@ -144,6 +156,9 @@ def read_responses(session: SessionLayout, test_names: Iterable[str]) -> Respons
             tests[name] = np.empty(dset.shape, dtype=np.float32)
             if dset.size:
                 dset.read_direct(tests[name])
+    check_finite(train, session.path, f"{RESPONSES_PREFIX}<train stimuli>", allow_nan=True)
+    for name, array in tests.items():
+        check_finite(array, session.path, RESPONSES_PREFIX + name, allow_nan=True)
     with warnings.catch_warnings():
         if (
             not train_names

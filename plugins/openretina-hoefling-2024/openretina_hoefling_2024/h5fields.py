@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from openretina_core.data import MissingKeyError, check_finite, check_real_dtype
 from openretina_hoefling_2024 import constants as c
 
 logger = logging.getLogger(__name__)
@@ -55,15 +56,23 @@ class FieldReader:
         value = self.get(key)
         if value is None:
             present = sorted(self.group)
-            raise KeyError(
-                f"{self.path}: session {self.session!r} has no {key!r} (needed for {purpose}); "
-                f"datasets present: {present[:30]}{' ...' if len(present) > 30 else ''}"
+            raise MissingKeyError(
+                self.path,
+                key,
+                f"session {self.session!r} has no {key!r} (needed for {purpose}); "
+                f"datasets present: {present[:30]}{' ...' if len(present) > 30 else ''}",
             )
         return value
 
+    def numeric(self, key: str, value: Any) -> np.ndarray:
+        """``value`` as an array of real numbers; strings, objects and complex values name the key."""
+        array = np.asarray(value)
+        check_real_dtype(array.dtype, self.path, f"{self.session}/{key}")
+        return array
+
     def _roi_array(self, key: str, kind: str, n_rois: int, purpose: str) -> np.ndarray:
         """A per-ROI array, checked along its ROI axis."""
-        array = np.asarray(self.require(key, purpose))
+        array = self.numeric(key, self.require(key, purpose))
         axis = c.ROI_AXIS[kind]
         if array.ndim == 0 or array.shape[axis] != n_rois:
             raise ValueError(
@@ -80,15 +89,19 @@ class FieldReader:
             for key in keys:
                 if key in self.group:
                     return (key,)
-            raise KeyError(
-                f"{self.path}: session {self.session!r} has none of {keys} (trace_type='spikes'); "
-                f"datasets present: {sorted(self.group)[:30]}"
+            raise MissingKeyError(
+                self.path,
+                keys[0],
+                f"session {self.session!r} has none of {keys} (trace_type='spikes'); "
+                f"datasets present: {sorted(self.group)[:30]}",
             )
         for key in keys:
             if key not in self.group:
-                raise KeyError(
-                    f"{self.path}: session {self.session!r} has no {key!r} (trace_type={trace_type!r}); "
-                    f"datasets present: {sorted(self.group)[:30]}"
+                raise MissingKeyError(
+                    self.path,
+                    key,
+                    f"session {self.session!r} has no {key!r} (trace_type={trace_type!r}); "
+                    f"datasets present: {sorted(self.group)[:30]}",
                 )
         return tuple(keys)
 
@@ -108,6 +121,7 @@ class FieldReader:
         n_rois = keep.size
         arrays = [self._roi_array(k, "traces", n_rois, f"trace_type={trace_type!r}")[keep] for k in keys]
         traces = arrays[0].astype(np.float32, copy=False)
+        check_finite(traces, self.path, f"{self.session}/{keys[0]}", allow_nan=True)
         if len(arrays) == 2:  # detrended: raw minus smoothed
             if arrays[1].shape != traces.shape:
                 raise ValueError(
@@ -134,13 +148,15 @@ class FieldReader:
             return times
         t0_key, dt_key = c.T0_KEY.format(s=response_type), c.DT_KEY.format(s=response_type)
         if not (self.has(t0_key) and self.has(dt_key)):
-            raise KeyError(
-                f"{self.path}: session {self.session!r} has neither {times_key!r} nor {t0_key!r}/{dt_key!r} "
-                f"(the sample times of the {response_type} traces)"
+            raise MissingKeyError(
+                self.path,
+                times_key,
+                f"session {self.session!r} has neither {times_key!r} nor {t0_key!r}/{dt_key!r} "
+                f"(the sample times of the {response_type} traces)",
             )
         result = []
         for key, kind in ((t0_key, "traces_t0"), (dt_key, "traces_dt")):
-            values = np.asarray(self.get(key), dtype=np.float64).reshape(-1)
+            values = self.numeric(key, self.get(key)).astype(np.float64).reshape(-1)
             if values.size == 1:
                 values = np.repeat(values, n_rois)
             if values.size != n_rois:
@@ -162,7 +178,9 @@ class FieldReader:
         ``n_rois`` is given), or one without any trigger, is refused with the shape received.
         """
         key = c.TRIGGER_KEY.format(s=response_type)
-        triggers = np.asarray(self.require(key, "aligning responses to the stimulus"), dtype=np.float64)
+        triggers = self.numeric(key, self.require(key, "aligning responses to the stimulus")).astype(
+            np.float64
+        )
         if triggers.ndim == 2:
             if n_rois is not None and triggers.shape[0] not in (1, n_rois):
                 raise ValueError(

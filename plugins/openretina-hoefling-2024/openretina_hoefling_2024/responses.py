@@ -153,6 +153,7 @@ def load_responses(
     import h5py
     from tqdm.auto import tqdm
 
+    from openretina_core.data import open_hdf5
     from openretina_core.files import progress_enabled
 
     if response_type not in c.RESPONSE_TYPES:
@@ -164,7 +165,7 @@ def load_responses(
     result: dict[str, ResponsesTrainTestSplit] = {}
     dropped: list[str] = []
     n_before = n_after = 0
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "a response file (HDF5) with one group per field") as handle:
         names = sorted(k for k in handle if isinstance(handle[k], h5py.Group))
         if sessions is not None:
             wanted = list(sessions)

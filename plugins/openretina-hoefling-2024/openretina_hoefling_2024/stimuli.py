@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core.data import MoviesTrainTestSplit, load_pickle
+from openretina_core import BadFileError
+from openretina_core.data import (
+    MissingKeyError,
+    MoviesTrainTestSplit,
+    check_finite,
+    check_real_dtype,
+    load_pickle,
+)
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.files import locate_stimulus
 
@@ -39,7 +46,10 @@ def _check_movie(name: str, movie: Any, source: Path) -> np.ndarray:
         raise ValueError(
             f"{source}: key {name!r}: expected an array (channels, time, height, width), got {shape}"
         )
-    return movie
+    check_real_dtype(movie.dtype, source, name)  # complex would lose its imaginary part in float32
+    if movie.shape[1] == 0:
+        raise BadFileError(source, f"key {name!r} has no frames (shape {movie.shape})", "at least one frame")
+    return check_finite(movie, source, name)
 
 
 def _time_major(content: Mapping[str, Any], source: Path) -> tuple[np.ndarray, int, dict[str, Any]]:
@@ -47,7 +57,9 @@ def _time_major(content: Mapping[str, Any], source: Path) -> tuple[np.ndarray, i
     the small entries (sequences, statistics), so the caller can drop the pickle before anything else."""
     for key in ("train", "test"):
         if key not in content:
-            raise KeyError(f"{source}: the stimulus file has no {key!r} entry; keys are {sorted(content)}")
+            raise MissingKeyError(
+                source, key, f"the stimulus file has no {key!r} entry; keys are {sorted(map(str, content))}"
+            )
     train = _check_movie("train", content["train"], source)
     test = _check_movie("test", content["test"], source)
     if train.shape[0] != test.shape[0] or train.shape[2:] != test.shape[2:]:
@@ -96,9 +108,7 @@ def load_movies(path: str | Path, sha256: str | None = None) -> MoviesTrainTestS
     expected = sha256 if sha256 is not None else c.KNOWN_SHA256.get(path.name)
     content = load_pickle(path, sha256=expected)
     if not isinstance(content, Mapping):
-        raise ValueError(
-            f"{path}: expected a dictionary with 'train' and 'test', got {type(content).__name__}"
-        )
+        raise BadFileError(path, f"holds a {type(content).__name__}", "a dictionary with 'train' and 'test'")
     buffer, t_train, small = _time_major(content, path)
     del content
     movies = _container(buffer, t_train, small)

@@ -31,12 +31,15 @@ def dataset_cache(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def movie_stats(movie: np.ndarray) -> tuple[float, float]:
-    """Scalar mean and unbiased std over every element, accumulated in float64 chunks (no float64 copy)."""
+    """Scalar mean and unbiased std over every element, accumulated in float64 chunks (no float64 copy); NaN
+    for an empty movie."""
     flat = movie.reshape(-1)
     step = _CHUNK_BYTES // 4
     total = 0.0
     for start in range(0, flat.size, step):
         total += float(flat[start : start + step].sum(dtype=np.float64))
+    if flat.size == 0:
+        return float("nan"), float("nan")  # no frames: the caller's check says so
     mean = total / flat.size
     squares = 0.0
     for start in range(0, flat.size, step):

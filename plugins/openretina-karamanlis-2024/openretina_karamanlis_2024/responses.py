@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core.data import ResponsesTrainTestSplit
+from openretina_core.data import ResponsesTrainTestSplit, check_finite, check_real_dtype
 from openretina_karamanlis_2024.constants import FRAME_RATE_HZ, KEY_FROZEN_BIN, KEY_RUNNING_BIN, TEST_NAME
 from openretina_karamanlis_2024.layout import SessionFile, default_extract_root, find_session_files
 from openretina_karamanlis_2024.movie_cache import dataset_cache
@@ -23,6 +23,7 @@ def _bins(dataset: Any, what: str, path: Any) -> np.ndarray:
 
     MATLAB drops a trailing singleton axis: one block (or one trial) is stored as ``(T, neurons)``.
     """
+    check_real_dtype(dataset.dtype, path, what)
     array = dataset.astype(np.float32)[()]
     if array.ndim == 2:
         array = array[None]
@@ -30,7 +31,7 @@ def _bins(dataset: Any, what: str, path: Any) -> np.ndarray:
         raise ValueError(
             f"{path}: {what} has shape {dataset.shape}, expected (blocks or trials, time, neurons)"
         )
-    return array
+    return check_finite(array, path, what, allow_nan=True)  # NaN: the loaders' nan_policy
 
 
 def load_session_responses(

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from openretina_core.data import MoviesTrainTestSplit
+from openretina_core.data import (
+    MissingKeyError,
+    MoviesTrainTestSplit,
+    check_finite,
+    check_movie_moments,
+    check_real_dtype,
+    open_hdf5,
+)
 from openretina_karamanlis_2024.compose import FixationComposer
 from openretina_karamanlis_2024.constants import (
     CACHE_FORMAT_VERSION,
@@ -36,21 +43,17 @@ logger = logging.getLogger(__name__)
 
 
 def open_mat(path: Path) -> Any:
-    """Open a MATLAB v7.3 file (HDF5) with h5py, with a clear error for older MATLAB formats."""
-    import h5py
-
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(
-            f"{path} is not readable as a MATLAB v7.3 (HDF5) file ({exc}); older .mat formats are not supported"
-        ) from exc
+    """``with open_mat(path) as handle:`` a MATLAB v7.3 file (HDF5) opened with h5py; a damaged file or an older
+    MATLAB format is a ``BadFileError`` naming it."""
+    return open_hdf5(path, "a MATLAB v7.3 (HDF5) file; older .mat formats are not supported")
 
 
 def read_key(handle: Any, key: str, path: Path) -> Any:
     if key not in handle:
-        raise KeyError(f"{path}: dataset {key!r} is missing; the file has {sorted(handle.keys())}")
-    return handle[key]
+        raise MissingKeyError(path, key, f"dataset {key!r} is missing; the file has {sorted(handle.keys())}")
+    dataset = handle[key]
+    check_real_dtype(dataset.dtype, path, key)  # complex would lose its imaginary part, strings fail in numpy
+    return dataset
 
 
 def _fixations(dataset: Any, blocks: bool, path: Path) -> np.ndarray:
@@ -115,6 +118,15 @@ def compose_session(
     return movies["train"], movies["test"], {"running_blocks": int(blocks)}
 
 
+def _checked_stats(train: np.ndarray, test: np.ndarray, path: Path, normalize: bool) -> tuple[float, float]:
+    """The train movie's ``(mean, std)``; no frames, NaN or infinite pixels (and, to z-score, a constant movie)
+    are a ``BadFileError`` naming the file, never "a constant movie" for NaN images."""
+    mean, std = movie_stats(train)
+    check_movie_moments(train.size, mean, std if normalize else 1.0, path, KEY_RUNNING_IMAGES)
+    check_finite(test, path, KEY_FROZEN_IMAGES)
+    return mean, std
+
+
 def cache_params(stim_type: str, target_size: Sequence[int], normalized: bool) -> dict[str, Any]:
     """Every parameter that changes the stored frames (part of the cache key)."""
     return {
@@ -145,7 +157,7 @@ def load_session_stimuli(
     cache = cache if cache is not None else dataset_cache()
     if not use_cache:
         train, test, _ = compose_session(file, composer)
-        mean, std = movie_stats(train)
+        mean, std = _checked_stats(train, test, file.path, normalize_stimuli)
         if normalize_stimuli:
             normalize_in_place([train, test], mean, std)
         return _container({"train": train, "test": test}, stim_type, normalize_stimuli, mean, std)
@@ -155,7 +167,7 @@ def load_session_stimuli(
             return {name: writer.allocate(name, shape, np.float32) for name, shape in shapes.items()}
 
         train, test, extra = compose_session(file, composer, allocate)
-        mean, std = movie_stats(train)
+        mean, std = _checked_stats(train, test, file.path, normalize_stimuli)
         if normalize_stimuli:
             normalize_in_place([train, test], mean, std)
         writer.user_meta.update({"train_mean": mean, "train_std": std, **extra})

@@ -32,6 +32,7 @@ DEFAULT_RESPONSE_TYPE = "firing_rate_10ms"  # what the published training config
 
 TRAIN_STIMULUS_KEY = "train/stimulus"  # (T_train, 50, 50)
 TEST_STIMULUS_KEY = "test/stimulus"  # (T_test, 50, 50)
+SESSION_FILE_EXPECTED = "a session file (HDF5) with train/ and test/ stimulus and response datasets"
 TRAIN_RESPONSE_GROUP = "train/response"  # /<response_type>: (cells, T_train)
 TEST_RESPONSE_GROUP = "test/response"  # /<response_type>: (cells, T_test [+1])
 TEST_REPEATS_GROUP = (

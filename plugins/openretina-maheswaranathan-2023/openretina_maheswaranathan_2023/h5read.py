@@ -19,13 +19,16 @@ import h5py
 import numpy as np
 from attrs import define
 
+from openretina_core import BadFileError
+from openretina_core.data import MissingKeyError, check_finite, check_real_dtype
 from openretina_maheswaranathan_2023.constants import READ_BLOCK_BYTES
 
 NO_PROGRESS_ENV = "OPENRETINA_NO_PROGRESS"
 
 
 def require_dataset(h5: h5py.File, key: str, path: Path) -> h5py.Dataset:
-    """``h5[key]`` as a dataset, or a ``KeyError`` naming the file, the key and what its group holds."""
+    """``h5[key]`` as a dataset, or a ``MissingKeyError`` (a ``KeyError``) naming the file, the key and what its
+    group holds."""
     node = h5.get(key)
     if isinstance(node, h5py.Dataset):
         return node
@@ -33,12 +36,12 @@ def require_dataset(h5: h5py.File, key: str, path: Path) -> h5py.Dataset:
     parent = h5.get(parent_key)
     listing = sorted(parent.keys()) if isinstance(parent, h5py.Group) else "(missing)"
     what = "is not a dataset" if node is not None else "is missing"
-    raise KeyError(f"{path}: key {key!r} {what}; {parent_key!r} holds {listing}")
+    raise MissingKeyError(path, key, f"key {key!r} {what}; {parent_key!r} holds {listing}")
 
 
 def check_numeric(dset: h5py.Dataset, path: Path) -> None:
-    if not (np.issubdtype(dset.dtype, np.number) or dset.dtype == np.bool_):
-        raise ValueError(f"{path}: key {dset.name!r} has non-numeric dtype {dset.dtype}; expected numbers")
+    """Real numbers only: complex values would lose their imaginary part, strings fail in numpy."""
+    check_real_dtype(dset.dtype, path, str(dset.name))
 
 
 @define
@@ -132,7 +135,9 @@ def read_movie(dset: h5py.Dataset, path: Path, *, moments: bool) -> tuple[np.nda
                 stats.add(target[start:stop])
             bar.update((stop - start) * frame_bytes)
     if stats is not None and not (np.isfinite(stats.mean) and np.isfinite(stats.m2)):
-        raise ValueError(f"{path}: key {dset.name!r} contains NaN or infinite values")
+        raise BadFileError(path, f"key {dset.name!r} contains NaN or infinite values", "finite numbers")
+    if stats is None:
+        check_finite(buffer, path, str(dset.name))
     return buffer, stats
 
 
@@ -160,4 +165,4 @@ def read_array(dset: h5py.Dataset, path: Path, scale: float = 1.0) -> np.ndarray
             array[...] = dset[...]
     if scale != 1.0:
         array /= np.float32(scale)
-    return array
+    return check_finite(array, path, str(dset.name), allow_nan=True)  # NaN: the loaders' nan_policy

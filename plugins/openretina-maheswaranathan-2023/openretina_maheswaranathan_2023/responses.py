@@ -17,12 +17,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from openretina_core.data import ResponsesTrainTestSplit
+from openretina_core.data import ResponsesTrainTestSplit, open_hdf5
 from openretina_maheswaranathan_2023.constants import (
     DEFAULT_RESPONSE_TYPE,
     DEFAULT_STIM_TYPE,
     MAX_EXTRA_RESPONSE_BINS,
     REPEATS_CELL_PATTERN,
+    SESSION_FILE_EXPECTED,
     TEST_NAME,
     TEST_REPEATS_GROUP,
     TEST_RESPONSE_GROUP,
@@ -144,7 +145,7 @@ def load_responses_for_session(
         raise ValueError(f"fr_normalization must be a positive number, got {fr_normalization!r}")
     path = Path(path)
     session = session or path.parent.name
-    with h5py.File(path, "r") as h5:
+    with open_hdf5(path, SESSION_FILE_EXPECTED) as h5:
         n_train = int(require_dataset(h5, TRAIN_STIMULUS_KEY, path).shape[0])
         n_test = int(require_dataset(h5, TEST_STIMULUS_KEY, path).shape[0])
         train_key = f"{TRAIN_RESPONSE_GROUP}/{response_type}"
