@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from openretina_core import BadArchiveError
 from openretina_core.files import archives
 from openretina_core.files.archives import (
     MARKER,
@@ -208,3 +209,86 @@ def test_extraction_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(DiskFullError, match="not enough disk space"):
         extract(archive, tmp_path)
     assert not (tmp_path / "out").exists()
+
+
+# -- issue 16, class 5: duplicate names, a name both file and folder, headers that lie ---------------------------
+
+
+def test_duplicate_member_names_are_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "dup.zip"
+    with zipfile.ZipFile(archive, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("data/a.txt", b"first")
+        zf.writestr("data/a.txt", b"second: would silently win")
+    with pytest.raises(BadArchiveError, match=r"dup\.zip: member 'data/a\.txt' appears 2 times"):
+        extract(archive, tmp_path)
+    outside_untouched(tmp_path)
+
+
+def test_duplicate_tar_members_are_refused(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "dup.tar.gz", [entry("a.txt"), entry("a.txt")], {"a.txt": b"x"})
+    with pytest.raises(BadArchiveError, match="appears 2 times"):
+        extract(archive, tmp_path)
+
+
+def test_repeated_folder_entries_are_harmless(tmp_path: Path) -> None:
+    archive = make_tar(
+        tmp_path / "dirs.tar.gz",
+        [entry("d", tarfile.DIRTYPE), entry("d", tarfile.DIRTYPE), entry("d/a.txt")],
+        {"d/a.txt": b"x"},
+    )
+    assert (extract(archive, tmp_path) / "d" / "a.txt").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"a": b"a file", "a/b.txt": b"inside the file?"},  # a file, then a member below it
+        {"a/b.txt": b"x", "a": b"a file after its folder"},
+    ],
+)
+def test_member_both_file_and_folder_is_refused(tmp_path: Path, members: dict[str, bytes]) -> None:
+    archive = make_zip(tmp_path / "both.zip", members)
+    with pytest.raises(BadArchiveError, match=r"both\.zip: 'a' is both a file and the folder") as info:
+        extract(archive, tmp_path)
+    assert not isinstance(info.value, FileExistsError)
+    outside_untouched(tmp_path)
+
+
+def test_file_and_folder_entry_of_the_same_name_is_refused(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "both.tar.gz", [entry("a"), entry("a", tarfile.DIRTYPE)], {"a": b"x"})
+    with pytest.raises(BadArchiveError, match="'a' is both a file and a folder"):
+        extract(archive, tmp_path)
+
+
+def test_zip_whose_headers_lie_names_the_archive(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "lies.zip", {"a.bin": bytes(range(256)) * 64})
+    raw = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("a.bin")
+    raw[info.header_offset + 14 : info.header_offset + 18] = b"\0\0\0\0"  # the local header's CRC-32
+    central = raw.rfind(b"PK\x01\x02")
+    raw[central + 16 : central + 20] = b"\xde\xad\xbe\xef"  # and the central directory's: both lie
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(BadArchiveError, match=r"lies\.zip: damaged \(BadZipFile") as info_:
+        extract(archive, tmp_path)
+    assert isinstance(info_.value, ValueError)
+    outside_untouched(tmp_path)
+
+
+def test_damaged_compressed_data_names_the_archive(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "broken.zip", {"a.bin": bytes(range(256)) * 256})
+    raw = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("a.bin")
+    start = info.header_offset + 30 + len("a.bin") + 5
+    raw[start : start + 40] = b"\xff" * 40  # garbage in the deflate stream
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(BadArchiveError, match=r"broken\.zip: damaged"):
+        extract(archive, tmp_path)
+
+
+def test_neither_zip_nor_tar_is_a_bad_archive(tmp_path: Path) -> None:
+    archive = tmp_path / "noise.zip"
+    archive.write_bytes(b"not an archive at all" * 10)
+    with pytest.raises(BadArchiveError, match=r"noise\.zip: neither a zip nor a tar"):
+        extract(archive, tmp_path)

@@ -135,3 +135,18 @@ def test_inf_is_reported_like_nan() -> None:
 def test_movie_moments_say_what_is_wrong(count: int, mean: float, std: float, match: str) -> None:
     with pytest.raises(BadFileError, match=match):
         check_movie_moments(count, mean, std, "/f.h5", "train")
+
+
+@pytest.mark.parametrize(
+    ("train", "match"),
+    [
+        (np.full((1, 10, 2, 2), np.nan, np.float32), "NaN or infinite"),
+        (np.ones((1, 10, 2, 2), np.float32), "constant movie"),
+        (np.zeros((1, 0, 2, 2), np.float32), "0 value"),
+    ],
+)
+def test_movie_statistics_say_nan_not_constant(train: np.ndarray, match: str) -> None:
+    from openretina_core.data import movie_statistics
+
+    with pytest.raises(ValueError, match=match):
+        movie_statistics(train)

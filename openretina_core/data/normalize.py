@@ -17,7 +17,8 @@ _CHUNK = 1 << 24
 
 
 def movie_statistics(train: np.ndarray) -> tuple[float, float]:
-    """``(mean, unbiased std)`` of every value of ``train``; ``ValueError`` for a constant movie."""
+    """``(mean, unbiased std)`` of every value of ``train``; ``ValueError`` for a movie of fewer than two values,
+    one with NaN or infinite values, or a constant one (each said as such)."""
     flat = np.asarray(train).reshape(-1)
     count = flat.size
     if count < 2:
@@ -31,6 +32,8 @@ def movie_statistics(train: np.ndarray) -> tuple[float, float]:
         part = flat[start : start + _CHUNK].astype(np.float64) - mean
         total_sq += float(np.dot(part, part))
     std = float(np.sqrt(total_sq / (count - 1)))
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        raise ValueError("cannot normalise a movie with NaN or infinite values (the train movie has some)")
     if not std > 0:
         raise ValueError("cannot normalise a constant movie (train std is 0)")
     return mean, std

@@ -22,6 +22,7 @@ import tarfile
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +33,7 @@ from attrs import define
 from openretina_core.files.cache import EXTRACT_MARKER, read_json, write_json_atomic
 from openretina_core.files.fetch import disk_space_error
 from openretina_core.files.progress import byte_bar
-from openretina_core.registry.errors import OpenRetinaDataError
+from openretina_core.registry.errors import BadArchiveError, OpenRetinaDataError
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +145,40 @@ def _check_members(members: list[Member], archive: Path, max_bytes: int) -> None
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in links:
                 raise UnsafeArchiveError(f"{archive.name}: member {member.name!r} is written through a link")
+    _check_names(members, archive)
     names = {m.name for m in members}
     for member in members:
         if member.kind == "hardlink" and member.link not in names:
             raise UnsafeArchiveError(
                 f"{archive.name}: hard link {member.name!r} -> {member.link!r} has no target"
             )
+
+
+def _check_names(members: list[Member], archive: Path) -> None:
+    """One member per name (the last would silently win; a repeated folder entry is harmless), and no name
+    both a file (or link) and the folder of another member."""
+    kinds: dict[str, list[str]] = {}
+    for member in members:
+        kinds.setdefault(member.name, []).append(member.kind)
+    for name, seen in kinds.items():
+        if len(seen) > 1 and set(seen) != {"dir"}:
+            if "dir" in seen:
+                raise BadArchiveError(
+                    archive, f"{name!r} is both a file and a folder; expected one or the other"
+                )
+            raise BadArchiveError(
+                archive, f"member {name!r} appears {len(seen)} times; expected unique names"
+            )
+    not_folders = {name for name, seen in kinds.items() if "dir" not in seen}
+    for name in kinds:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in not_folders:
+                raise BadArchiveError(
+                    archive,
+                    f"{parent!r} is both a file and the folder of {name!r}; expected one or the other",
+                )
 
 
 def _strip_prefix(members: list[Member], folder_name: str) -> list[Member]:
@@ -167,16 +196,35 @@ def _strip_prefix(members: list[Member], folder_name: str) -> list[Member]:
     return out
 
 
+# What zipfile, tarfile and their decompressors raise for an archive whose headers or data lie.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+)
+
+
 @contextmanager
 def _open_archive(archive: Path) -> Iterator[tuple[str, Any]]:
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            yield "zip", zf
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            yield "tar", tf
-    else:
-        raise ValueError(f"{archive} is neither a zip nor a tar archive")
+    """The open archive; damage found while opening or reading it is a ``BadArchiveError`` naming it."""
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                yield "zip", zf
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                yield "tar", tf
+        else:
+            raise BadArchiveError(archive, "neither a zip nor a tar archive")
+    except OpenRetinaDataError:
+        raise
+    except _DAMAGED as exc:
+        raise BadArchiveError(
+            archive, f"damaged ({type(exc).__name__}: {exc}); delete it and download it again"
+        ) from exc
 
 
 def list_members(archive: Path, folder_name: str, max_bytes: int | None = None) -> list[Member]:
