@@ -367,3 +367,21 @@ def test_movie_reads_from_files_equal_mapped_gathers(source: Path, monkeypatch: 
     assert auto["train"]["s1"].dataset._movie_chunks.reads_file, "movies larger than RAM are read from files"
     with pytest.raises(ValueError, match=r"movie_reads must be one of \('auto', 'memory', 'file'\)"):
         multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="mmap", **options)
+
+
+@pytest.mark.parametrize("chunk", [8, 4096, 1 << 26])
+def test_digest_file_reads_the_data_bytes_in_chunks(tmp_path: Path, chunk: int, monkeypatch) -> None:
+    import hashlib
+
+    from openretina_core.store import layout
+
+    monkeypatch.setattr(layout, "CHUNK_BYTES", chunk)
+    values = np.random.default_rng(0).standard_normal((37, 5)).astype(np.float32)
+    np.save(tmp_path / "a.npy", values)
+    digest, finite = layout.digest_file(tmp_path / "a.npy", lambda n: None)
+    assert digest == hashlib.sha256(values.tobytes()).hexdigest() and finite
+    values[20, 3] = np.inf
+    np.save(tmp_path / "b.npy", values)
+    assert layout.digest_file(tmp_path / "b.npy", lambda n: None)[1] is False
+    np.save(tmp_path / "c.npy", np.arange(10, dtype=np.int16))
+    assert layout.digest_file(tmp_path / "c.npy", lambda n: None)[1] is True

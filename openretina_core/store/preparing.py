@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from attrs import define
 
 from openretina_core.files.cache import META_DIR, dataset_cache_dir
 from openretina_core.files.fetch import disk_space_error
@@ -36,7 +37,7 @@ from openretina_core.store.layout import (
     StoreIntegrityError,
     StoreWriteError,
     check_name,
-    digest_and_finite,
+    digest_file,
     discard_entry,
     entry_key,
     open_entry,
@@ -58,7 +59,7 @@ class EntryWriter:
         self.folder = folder
         self.memory_fallback = memory_fallback
         self.user_meta: dict[str, Any] = {}
-        self._arrays: dict[str, np.ndarray] = {}
+        self._arrays: dict[str, np.ndarray | _WrittenFile] = {}
         self.in_memory = folder is None
         if folder is not None:
             try:
@@ -83,19 +84,26 @@ class EntryWriter:
         if not self.in_memory:
             assert self.folder is not None
             try:
-                self._arrays[name] = _mapped_file(self.folder / f"{name}.npy", shape, np.dtype(dtype))
-                return self._arrays[name]
+                mapped = _mapped_file(self.folder / f"{name}.npy", shape, np.dtype(dtype))
+                self._arrays[name] = mapped
+                return mapped
             except OSError as exc:
                 self._cannot_write(exc)
-        self._arrays[name] = np.empty(shape, dtype=np.dtype(dtype))
-        return self._arrays[name]
+        array = np.empty(shape, dtype=np.dtype(dtype))
+        self._arrays[name] = array
+        return array
 
     def in_memory_arrays(self) -> dict[str, np.ndarray]:
-        """Every array as an in-memory array (mapped ones copied), for an entry that will not be committed."""
-        return {
-            name: np.array(array) if isinstance(array, np.memmap) else array
-            for name, array in self._arrays.items()
-        }
+        """Every array as an in-memory array (mapped or written ones read back), for an entry that will not
+        be committed."""
+        arrays = {}
+        for name, array in self._arrays.items():
+            if isinstance(array, _WrittenFile):
+                assert self.folder is not None
+                arrays[name] = np.load(self.folder / f"{name}.npy", allow_pickle=False)
+            else:
+                arrays[name] = np.array(array) if isinstance(array, np.memmap) else array
+        return arrays
 
     def put(
         self, name: str, values: np.ndarray, dtype: Any = None, progress: Callable[[int], Any] | None = None
@@ -103,7 +111,19 @@ class EntryWriter:
         """Write ``values`` (any array-like, e.g. an h5py dataset) as array ``name``, in bounded chunks;
         ``progress(nbytes)`` is called after each chunk (e.g. a byte bar's ``update``)."""
         source = values if hasattr(values, "shape") and hasattr(values, "dtype") else np.asarray(values)
-        target = self.allocate(name, source.shape, dtype if dtype is not None else source.dtype)
+        wanted = np.dtype(dtype if dtype is not None else source.dtype)
+        if not self.in_memory and len(source.shape):
+            check_name("array", name)
+            if name in self._arrays:
+                raise ValueError(f"array {name!r} was already written to this entry")
+            assert self.folder is not None
+            try:  # written through the file, not a mapping: the process keeps no page of it
+                self._arrays[name] = _write_file(self.folder / f"{name}.npy", source, wanted, progress)
+                return
+            except OSError as exc:
+                (self.folder / f"{name}.npy").unlink(missing_ok=True)
+                self._cannot_write(exc)
+        target = self.allocate(name, source.shape, wanted)
         if target.ndim == 0:
             target[()] = source[()]
             return
@@ -119,25 +139,65 @@ class EntryWriter:
         assert self.folder is not None
         specs: dict[str, Any] = {}
         total = sum(int(a.nbytes) for a in self._arrays.values())
-        with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
-            for name, array in self._arrays.items():
-                assert isinstance(array, np.memmap)
+        layouts = {name: (tuple(a.shape), a.dtype) for name, a in self._arrays.items()}
+        for array in self._arrays.values():
+            if isinstance(array, np.memmap):
                 array.flush()
-                digest, finite = digest_and_finite(array, bar.update)
+        self._arrays.clear()  # drop the writable mappings: the check below reads the files
+        with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
+            for name, (shape, dtype) in layouts.items():
+                digest, finite = digest_file(self.folder / f"{name}.npy", bar.update)
                 specs[name] = {
-                    "shape": list(array.shape),
-                    "dtype": array.dtype.str,
-                    "bytes": int(array.nbytes),
+                    "shape": list(shape),
+                    "dtype": dtype.str,
+                    "bytes": int(np.prod(shape, dtype=np.int64)) * dtype.itemsize,
                     "sha256": digest,
                     "finite": finite,
                 }
-        self._arrays.clear()  # drop the writable mappings before stamping
         for name, spec in specs.items():
             path = self.folder / f"{name}.npy"
             path.chmod(0o444)
             stat = path.stat()
             spec["size"], spec["mtime_ns"] = stat.st_size, stat.st_mtime_ns
         return specs, total
+
+
+@define(frozen=True)
+class _WrittenFile:
+    """An array written through its file (``EntryWriter.put``): only its layout stays in the writer."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+def _write_file(
+    path: Path, source: Any, dtype: np.dtype[Any], progress: Callable[[int], Any] | None
+) -> _WrittenFile:
+    """Write ``source`` as a ``.npy`` file with plain writes in bounded chunks (blocks reserved first)."""
+    shape = tuple(int(s) for s in source.shape)
+    layout = _WrittenFile(shape, dtype)
+    row_bytes = max(1, layout.nbytes // max(1, shape[0]))
+    step = max(1, CHUNK_BYTES // row_bytes)
+    try:
+        with open(path, "wb") as handle:
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_2_0(handle, header)
+            if hasattr(os, "posix_fallocate") and layout.nbytes:
+                os.posix_fallocate(handle.fileno(), 0, handle.tell() + layout.nbytes)
+            for start in range(0, shape[0], step):
+                chunk = np.ascontiguousarray(source[start : start + step], dtype=dtype)
+                handle.write(chunk.data)
+                if progress is not None:
+                    progress(chunk.nbytes)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise disk_space_error(path.parent, layout.nbytes, exc) from exc
+        raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+    return layout
 
 
 def _mapped_file(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.memmap:
