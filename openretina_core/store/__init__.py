@@ -27,8 +27,9 @@ if TYPE_CHECKING:
         store_root,
         verify_entry,
     )
-    from openretina_core.store.preparing import EntryWriter, prepare_entry, strict_preparation, sweep_orphans
+    from openretina_core.store.preparing import prepare_entry, strict_preparation, sweep_orphans
     from openretina_core.store.sessions import prepared_session, read_session, write_session
+    from openretina_core.store.writer import EntryWriter
 
 _EXPORTS = {
     **dict.fromkeys(
@@ -46,7 +47,8 @@ _EXPORTS = {
         ],
         ".layout",
     ),
-    **dict.fromkeys(["EntryWriter", "prepare_entry", "strict_preparation", "sweep_orphans"], ".preparing"),
+    **dict.fromkeys(["prepare_entry", "strict_preparation", "sweep_orphans"], ".preparing"),
+    "EntryWriter": ".writer",
     **dict.fromkeys(["prepare", "store_enabled"], ".by_name"),
     **dict.fromkeys(["prepared_session", "read_session", "write_session"], ".sessions"),
 }

@@ -7,7 +7,6 @@ sees a whole entry or none. Preparers of the same entry take a lock; the others 
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -21,14 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from attrs import define
 
 from openretina_core.files.cache import META_DIR, dataset_cache_dir
-from openretina_core.files.fetch import disk_space_error
 from openretina_core.files.locks import file_lock
-from openretina_core.files.progress import byte_bar
 from openretina_core.store.layout import (
-    CHUNK_BYTES,
     META_NAME,
     ORPHAN_AGE_S,
     STORE_DIR,
@@ -37,182 +32,15 @@ from openretina_core.store.layout import (
     StoreIntegrityError,
     StoreWriteError,
     check_name,
-    digest_file,
     discard_entry,
     entry_key,
     open_entry,
     read_entry_meta,
     source_identity,
 )
+from openretina_core.store.writer import EntryWriter
 
 logger = logging.getLogger(__name__)
-
-
-class EntryWriter:
-    """Writes one entry's arrays into its ``.part`` folder; ``prepare_entry`` commits or discards it.
-
-    With ``memory_fallback``, a folder that cannot be written (read-only, full) switches the writer to memory:
-    ``allocate`` then returns ordinary arrays and the entry is served from memory, with one warning.
-    """
-
-    def __init__(self, folder: Path | None, memory_fallback: bool = False) -> None:
-        self.folder = folder
-        self.memory_fallback = memory_fallback
-        self.user_meta: dict[str, Any] = {}
-        self._arrays: dict[str, np.ndarray | _WrittenFile] = {}
-        self.in_memory = folder is None
-        if folder is not None:
-            try:
-                folder.mkdir(parents=True)
-            except OSError as exc:
-                self._cannot_write(
-                    StoreWriteError(exc.errno, f"cannot create {folder}: {exc.strerror or exc}")
-                )
-
-    def _cannot_write(self, error: OSError) -> None:
-        if not self.memory_fallback:
-            raise error
-        logger.warning("%s; this entry is kept in memory instead of the prepared store", error)
-        self.in_memory = True
-
-    def allocate(self, name: str, shape: Sequence[int], dtype: Any = np.float32) -> np.ndarray:
-        """A new array of ``shape`` and ``dtype`` mapped for writing (fill it in place, chunk by chunk)."""
-        check_name("array", name)
-        if name in self._arrays:
-            raise ValueError(f"array {name!r} was already written to this entry")
-        shape = tuple(int(s) for s in shape)
-        if not self.in_memory:
-            assert self.folder is not None
-            try:
-                mapped = _mapped_file(self.folder / f"{name}.npy", shape, np.dtype(dtype))
-                self._arrays[name] = mapped
-                return mapped
-            except OSError as exc:
-                self._cannot_write(exc)
-        array = np.empty(shape, dtype=np.dtype(dtype))
-        self._arrays[name] = array
-        return array
-
-    def in_memory_arrays(self) -> dict[str, np.ndarray]:
-        """Every array as an in-memory array (mapped or written ones read back), for an entry that will not
-        be committed."""
-        arrays = {}
-        for name, array in self._arrays.items():
-            if isinstance(array, _WrittenFile):
-                assert self.folder is not None
-                arrays[name] = np.load(self.folder / f"{name}.npy", allow_pickle=False)
-            else:
-                arrays[name] = np.array(array) if isinstance(array, np.memmap) else array
-        return arrays
-
-    def put(
-        self, name: str, values: np.ndarray, dtype: Any = None, progress: Callable[[int], Any] | None = None
-    ) -> None:
-        """Write ``values`` (any array-like, e.g. an h5py dataset) as array ``name``, in bounded chunks;
-        ``progress(nbytes)`` is called after each chunk (e.g. a byte bar's ``update``)."""
-        source = values if hasattr(values, "shape") and hasattr(values, "dtype") else np.asarray(values)
-        wanted = np.dtype(dtype if dtype is not None else source.dtype)
-        if not self.in_memory and len(source.shape):
-            check_name("array", name)
-            if name in self._arrays:
-                raise ValueError(f"array {name!r} was already written to this entry")
-            assert self.folder is not None
-            try:  # written through the file, not a mapping: the process keeps no page of it
-                self._arrays[name] = _write_file(self.folder / f"{name}.npy", source, wanted, progress)
-                return
-            except OSError as exc:
-                (self.folder / f"{name}.npy").unlink(missing_ok=True)
-                self._cannot_write(exc)
-        target = self.allocate(name, source.shape, wanted)
-        if target.ndim == 0:
-            target[()] = source[()]
-            return
-        row_bytes = max(1, target.nbytes // max(1, target.shape[0]))
-        step = max(1, CHUNK_BYTES // row_bytes)
-        for start in range(0, target.shape[0], step):
-            target[start : start + step] = source[start : start + step]
-            if progress is not None:
-                progress(min(step, target.shape[0] - start) * row_bytes)
-
-    def _finish(self) -> tuple[dict[str, Any], int]:
-        """Flush, hash, check finiteness and stamp every array; make the files read-only."""
-        assert self.folder is not None
-        specs: dict[str, Any] = {}
-        total = sum(int(a.nbytes) for a in self._arrays.values())
-        layouts = {name: (tuple(a.shape), a.dtype) for name, a in self._arrays.items()}
-        for array in self._arrays.values():
-            if isinstance(array, np.memmap):
-                array.flush()
-        self._arrays.clear()  # drop the writable mappings: the check below reads the files
-        with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
-            for name, (shape, dtype) in layouts.items():
-                digest, finite = digest_file(self.folder / f"{name}.npy", bar.update)
-                specs[name] = {
-                    "shape": list(shape),
-                    "dtype": dtype.str,
-                    "bytes": int(np.prod(shape, dtype=np.int64)) * dtype.itemsize,
-                    "sha256": digest,
-                    "finite": finite,
-                }
-        for name, spec in specs.items():
-            path = self.folder / f"{name}.npy"
-            path.chmod(0o444)
-            stat = path.stat()
-            spec["size"], spec["mtime_ns"] = stat.st_size, stat.st_mtime_ns
-        return specs, total
-
-
-@define(frozen=True)
-class _WrittenFile:
-    """An array written through its file (``EntryWriter.put``): only its layout stays in the writer."""
-
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
-
-
-def _write_file(
-    path: Path, source: Any, dtype: np.dtype[Any], progress: Callable[[int], Any] | None
-) -> _WrittenFile:
-    """Write ``source`` as a ``.npy`` file with plain writes in bounded chunks (blocks reserved first)."""
-    shape = tuple(int(s) for s in source.shape)
-    layout = _WrittenFile(shape, dtype)
-    row_bytes = max(1, layout.nbytes // max(1, shape[0]))
-    step = max(1, CHUNK_BYTES // row_bytes)
-    try:
-        with open(path, "wb") as handle:
-            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-            np.lib.format.write_array_header_2_0(handle, header)
-            if hasattr(os, "posix_fallocate") and layout.nbytes:
-                os.posix_fallocate(handle.fileno(), 0, handle.tell() + layout.nbytes)
-            for start in range(0, shape[0], step):
-                chunk = np.ascontiguousarray(source[start : start + step], dtype=dtype)
-                handle.write(chunk.data)
-                if progress is not None:
-                    progress(chunk.nbytes)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise disk_space_error(path.parent, layout.nbytes, exc) from exc
-        raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
-    return layout
-
-
-def _mapped_file(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.memmap:
-    """A new ``.npy`` file mapped for writing, its blocks reserved first: a full disk is an error here, not a
-    bus fault while the mapping is written."""
-    try:
-        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-        if hasattr(os, "posix_fallocate") and array.nbytes:
-            with open(path, "r+b") as handle:
-                os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise disk_space_error(path.parent, int(np.prod(shape)) * dtype.itemsize, exc) from exc
-        raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
-    return array
 
 
 def _pid_alive(pid: int) -> bool:

@@ -19,7 +19,8 @@ import numpy as np
 from openretina_core.data.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
 from openretina_core.files.progress import byte_bar
 from openretina_core.store.layout import PreparedEntry
-from openretina_core.store.preparing import EntryWriter, prepare_entry
+from openretina_core.store.preparing import prepare_entry
+from openretina_core.store.writer import EntryWriter
 
 SessionPair = tuple[MoviesTrainTestSplit | None, ResponsesTrainTestSplit | None]
 _SEP = "__"
