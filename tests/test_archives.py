@@ -14,13 +14,8 @@ import pytest
 
 from openretina_core import BadArchiveError
 from openretina_core.files import archives
-from openretina_core.files.archives import (
-    MARKER,
-    UnsafeArchiveError,
-    check_extracted,
-    extract_archive,
-    is_extracted,
-)
+from openretina_core.files.archives import MARKER, UnsafeArchiveError, extract_archive
+from openretina_core.files.extracted import check_extracted, is_extracted
 
 
 def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
@@ -74,7 +69,11 @@ def test_zip_extracts_with_marker_and_without_double_nesting(tmp_path: Path) -> 
     folder = extract(archive, tmp_path, "neural_code_data")
     assert (folder / "ganglion_cell_data/s1/naturalscene.h5").read_bytes() == b"abc"
     marker = json.loads((folder / MARKER).read_text())
-    assert marker["files"] == {"ganglion_cell_data/s1/naturalscene.h5": 3, "readme.txt": 1}
+    assert {name: record["size"] for name, record in marker["files"].items()} == {
+        "ganglion_cell_data/s1/naturalscene.h5": 3,
+        "readme.txt": 1,
+    }
+    assert all(len(record["sha256"]) == 64 and record["mtime_ns"] for record in marker["files"].values())
     assert check_extracted(folder) == []
     other = extract(make_zip(tmp_path / "two.zip", {"a/x": b"1", "b/y": b"2"}), tmp_path, "two")
     assert (other / "a/x").exists() and (other / "b/y").exists()
@@ -292,3 +291,34 @@ def test_neither_zip_nor_tar_is_a_bad_archive(tmp_path: Path) -> None:
     archive.write_bytes(b"not an archive at all" * 10)
     with pytest.raises(BadArchiveError, match=r"noise\.zip: neither a zip nor a tar"):
         extract(archive, tmp_path)
+
+
+def test_a_file_changed_or_deleted_under_an_extraction_is_found_and_extracted_again(tmp_path) -> None:
+    """Issue 16, class 4: verify re-hashes extracted files; a load re-extracts a folder whose files changed or
+    went missing (never serves it, never silently drops a session)."""
+    import os
+    import zipfile
+
+    from openretina_core.files.archives import extract_archive
+    from openretina_core.files.extracted import check_extracted
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("data/a/session.h5", b"abcdef")
+        zf.writestr("data/b/session.h5", b"ghijkl")
+    folder = extract_archive(archive, tmp_path / "data", archive_sha256="x", work_dir=tmp_path / "work")
+    edited = folder / "a" / "session.h5"
+    assert check_extracted(folder, rehash=True) == []
+    stat = edited.stat()
+    edited.write_bytes(b"ABCDEF")  # same size, other content
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the stamp put back
+    assert check_extracted(folder) == [], "the cheap check trusts an unchanged stamp"
+    assert check_extracted(folder, rehash=True) == [f"{edited} differs from the extracted file (sha256)"]
+    edited.write_bytes(b"ABCDEF")  # a fresh stamp
+    assert check_extracted(folder) == [f"{edited} was modified after extraction"]
+    (folder / "b" / "session.h5").unlink()
+    assert f"{folder / 'b' / 'session.h5'} is missing" in check_extracted(folder)
+    again = extract_archive(archive, folder, archive_sha256="x", work_dir=tmp_path / "work")
+    assert (again / "a" / "session.h5").read_bytes() == b"abcdef"
+    assert (again / "b" / "session.h5").read_bytes() == b"ghijkl"
+    assert check_extracted(again, rehash=True) == []

@@ -99,3 +99,29 @@ def test_cli_prepare_passes_options_as_json(sample: Path, cli: click.Group) -> N
         cli, ["prepare", "toy_2025", "--data-dir", str(sample), "--no-download", "-o", "num_val_clips=2"]
     )
     assert result.exit_code == 0, result.output
+
+
+def test_verify_rehashes_prepared_entries(sample: Path, cli: click.Group) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(cli, ["prepare", "toy_2025", "--data-dir", str(sample), "--no-download"]).exit_code == 0
+    )
+    clean = runner.invoke(cli, ["verify", "toy_2025"])
+    assert clean.exit_code == 0, clean.output
+    assert clean.output.count("ok             prepared") == len(SESSIONS)
+    entry = sorted(list_entries("toy_2025"), key=lambda e: e.session)[0]
+    target = entry.path / "movie_train.npy"
+    stat = target.stat()
+    target.chmod(0o644)
+    with open(target, "r+b") as handle:  # flip bytes, keep size and stamp
+        handle.seek(-4, 2)
+        handle.write(b"\x00\x00\xc0\x7f")
+    import os
+
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    damaged = runner.invoke(cli, ["verify", "toy_2025"])
+    assert damaged.exit_code == 1
+    assert (
+        f"CORRUPT        prepared {entry.session}/" in damaged.output
+        and "movie_train.npy: sha256" in damaged.output
+    )

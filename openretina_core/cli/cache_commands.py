@@ -68,12 +68,21 @@ def download_command(name: str, species: tuple[str, ...]) -> None:
 @click.argument("name")
 @click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
 def verify_command(name: str, species: tuple[str, ...]) -> None:
-    """Re-hash every cached file of NAME; exit status 1 if any is corrupt."""
+    """Re-hash every cached file of NAME (downloaded, extracted, prepared); exit status 1 if any is corrupt."""
     from openretina_core.files.download import verify_dataset
+    from openretina_core.store.layout import list_entries, verify_entry
 
     info = _info(name)
     states = verify_dataset(info, _groups(info, species))
     bad = 0
+    for entry in list_entries(name):  # prepared entries: every file against its recorded sha256
+        problems = verify_entry(entry.path) if entry.complete else ["an interrupted preparation"]
+        label = "CORRUPT" if problems and entry.complete else ("ok" if not problems else "leftover")
+        click.echo(
+            f"{label:<14} prepared {entry.session}/{entry.key}"
+            + (f" ({'; '.join(problems)})" if problems else "")
+        )
+        bad += bool(problems) and entry.complete
     for state in states:
         label = {"ok": "ok", "missing": "missing", "corrupt": "CORRUPT", "unverified": "no known hash"}[
             state.status
@@ -87,7 +96,8 @@ def verify_command(name: str, species: tuple[str, ...]) -> None:
         click.echo(f"nothing of {name} is cached; run `openretina-data download {name}`")
     if bad:
         raise click.ClickException(
-            f"{bad} corrupt item(s); run `openretina-data download {name}` to fetch them again"
+            f"{bad} corrupt item(s); run `openretina-data download {name}` to fetch them again (damaged prepared "
+            f"entries are rebuilt on the next load, or remove them: `openretina-data cache clean {name} --prepared`)"
         )
 
 

@@ -13,6 +13,7 @@ top-level folder named like the target is not nested (``neural_code_data.zip`` h
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import posixpath
@@ -30,7 +31,8 @@ from typing import IO, Any
 
 from attrs import define
 
-from openretina_core.files.cache import EXTRACT_MARKER, read_json, write_json_atomic
+from openretina_core.files.cache import EXTRACT_MARKER, write_json_atomic
+from openretina_core.files.extracted import intact
 from openretina_core.files.fetch import disk_space_error
 from openretina_core.files.progress import byte_bar
 from openretina_core.registry.errors import BadArchiveError, OpenRetinaDataError
@@ -236,42 +238,15 @@ def list_members(archive: Path, folder_name: str, max_bytes: int | None = None) 
     return _strip_prefix(members, folder_name)
 
 
-def read_marker(folder: Path) -> dict[str, Any] | None:
-    data = read_json(folder / MARKER)
-    return data if isinstance(data, dict) else None
-
-
-def is_extracted(folder: Path, archive_sha256: str | None) -> bool:
-    """Whether ``folder`` is a complete extraction (of the archive with this hash, when given)."""
-    marker = read_marker(folder)
-    if marker is None:
-        return False
-    return archive_sha256 is None or marker.get("archive_sha256") == archive_sha256
-
-
-def check_extracted(folder: Path) -> list[str]:
-    """Problems with an extracted folder: missing marker, or listed files missing or of the wrong size."""
-    marker = read_marker(folder)
-    if marker is None:
-        return [f"{folder} has no completion marker (extraction incomplete)"]
-    problems = []
-    for name, size in marker.get("files", {}).items():
-        path = folder / name
-        try:
-            actual = path.lstat().st_size
-        except FileNotFoundError:
-            problems.append(f"{path} is missing")
-            continue
-        if not path.is_symlink() and actual != size:
-            problems.append(f"{path} has {actual} bytes, expected {size}")
-    return problems
-
-
-def _copy_limited(source: IO[bytes], dest: Path, budget: list[int], archive: Path, bar: Any) -> int:
+def _copy_limited(
+    source: IO[bytes], dest: Path, budget: list[int], archive: Path, bar: Any, digest: Any = None
+) -> int:
     written = 0
     try:
         with open(dest, "wb") as out:
             while block := source.read(_COPY_CHUNK):
+                if digest is not None:
+                    digest.update(block)
                 budget[0] -= len(block)
                 if budget[0] < 0:
                     raise UnsafeArchiveError(
@@ -289,9 +264,10 @@ def _copy_limited(source: IO[bytes], dest: Path, budget: list[int], archive: Pat
 
 def _unpack(
     archive: Path, kind: str, handle: Any, members: list[Member], tmp: Path, max_bytes: int
-) -> dict[str, int]:
+) -> dict[str, dict[str, Any]]:
+    """Unpack the members; per file, its size and sha256 (hashed while copied)."""
     budget = [max_bytes]
-    files: dict[str, int] = {}
+    files: dict[str, dict[str, Any]] = {}
     total = sum(m.size for m in members)
     with byte_bar(f"extracting {archive.name}", total=total) as bar:
         for m in members:
@@ -301,20 +277,26 @@ def _unpack(
             elif m.kind == "file":
                 target.parent.mkdir(parents=True, exist_ok=True)
                 src = handle.open(m.source) if kind == "zip" else handle.extractfile(m.source)
+                digest = hashlib.sha256()
                 with src:
-                    files[m.name] = _copy_limited(src, target, budget, archive, bar)
+                    size = _copy_limited(src, target, budget, archive, bar, digest)
+                files[m.name] = {"size": size, "sha256": digest.hexdigest()}
         for m in members:  # links last, so nothing is ever written through one
             target = tmp / m.name
             target.parent.mkdir(parents=True, exist_ok=True)
             if m.kind == "hardlink":
                 shutil.copyfile(tmp / str(m.link), target)
-                files[m.name] = target.stat().st_size
+                files[m.name] = dict(files.get(str(m.link), {"size": target.stat().st_size}))
             elif m.kind == "symlink":
                 os.symlink(str(m.link), target)
                 real = os.path.realpath(target)
                 if os.path.commonpath([real, os.path.realpath(tmp)]) != os.path.realpath(tmp):
                     raise UnsafeArchiveError(f"{archive.name}: link {m.name!r} resolves outside the archive")
-                files[m.name] = 0
+                files[m.name] = {"size": 0, "symlink": True}
+    for name, record in files.items():  # stamps, so a later load notices a changed file without reading it
+        if not record.get("symlink"):
+            stat = (tmp / name).stat()
+            record["mtime_ns"] = stat.st_mtime_ns
     return files
 
 
@@ -328,9 +310,10 @@ def extract_archive(
 ) -> Path:
     """Unpack a verified ``archive`` into ``folder`` (replacing an incomplete or outdated one) and return it.
 
-    Idempotent: a folder whose marker names the same archive hash is left alone.
+    Idempotent: a complete, unchanged folder whose marker names the same archive hash is left alone; a folder
+    with a missing or modified file is replaced by a fresh extraction.
     """
-    if is_extracted(folder, archive_sha256):
+    if intact(folder, archive_sha256):
         return folder
     limit = max_bytes if max_bytes is not None else default_max_bytes(archive)
     members = list_members(archive, folder.name, limit)
@@ -364,14 +347,14 @@ def extract_archive(
 def _install(tmp: Path, folder: Path, archive_sha256: str, trash: Path) -> None:
     """Rename the finished extraction into place; an old or half-done folder is moved aside first."""
     if folder.exists() or folder.is_symlink():
-        if is_extracted(folder, archive_sha256):  # another process finished first
+        if intact(folder, archive_sha256):  # another process finished first
             shutil.rmtree(tmp, ignore_errors=True)
             return
         os.rename(folder, trash)
     try:
         os.rename(tmp, folder)
     except OSError:
-        if not is_extracted(folder, archive_sha256):
+        if not intact(folder, archive_sha256):
             raise
         shutil.rmtree(tmp, ignore_errors=True)
     if trash.exists() or trash.is_symlink():

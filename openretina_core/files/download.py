@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from openretina_core.files import locks, partials
-from openretina_core.files.archives import check_extracted, extract_archive, is_extracted, read_marker
+from openretina_core.files.archives import extract_archive
 from openretina_core.files.cache import (
     CACHE_ENV,
     FileState,
@@ -28,6 +28,7 @@ from openretina_core.files.cache import (
     read_record,
     stamp_record,
 )
+from openretina_core.files.extracted import check_extracted, is_extracted, read_marker
 from openretina_core.files.fetch import (
     DiskFullError,
     DownloadError,
@@ -215,8 +216,17 @@ def _file_ready(root: Path, dataset_id: str, remote: RemoteFile, download: bool)
 
 
 def _extracted_ready(root: Path, remote: RemoteFile) -> bool:
+    """Whether the extracted folder is complete and unchanged (stamps only, nothing read). A folder with a
+    missing or modified file is extracted again from the verified archive: never served damaged, never a
+    silently missing session."""
     folder = root / remote.extracted_dir
-    return read_marker(folder) is not None and is_extracted(folder, _known_hash(root, remote))
+    if read_marker(folder) is None or not is_extracted(folder, _known_hash(root, remote)):
+        return False
+    problems = check_extracted(folder)
+    if problems:
+        logger.warning("%s: %s; extracting it again", folder, "; ".join(problems[:3]))
+        return False
+    return True
 
 
 def _extract(root: Path, remote: RemoteFile) -> None:
@@ -318,7 +328,7 @@ def verify_dataset(info: DatasetInfo, groups: Iterable[str] | None = None) -> li
         states.append(state)
         folder = root / remote.extracted_dir
         if remote.extract and folder.exists():
-            problems = check_extracted(folder)
+            problems = check_extracted(folder, rehash=True)
             marker = read_marker(folder) or {}
             known = _known_hash(root, remote)
             if known and marker and marker.get("archive_sha256") != known:
