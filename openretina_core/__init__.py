@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from openretina_core.registry.errors import (
         BadArchiveError,
         BadArgumentError,
+        BadDataError,
         BadFileError,
         DataIntegrityError,
         MissingFileError,
@@ -82,6 +83,7 @@ __getattr__, __dir__ = lazy_exports(
         "prepare": "openretina_core.store.by_name",
         "BadArchiveError": "openretina_core.registry.errors",
         "BadArgumentError": "openretina_core.registry.errors",
+        "BadDataError": "openretina_core.registry.errors",
         "BadFileError": "openretina_core.registry.errors",
         "DataIntegrityError": "openretina_core.registry.errors",
         "MissingFileError": "openretina_core.registry.errors",
@@ -96,6 +98,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BadArchiveError",
     "BadArgumentError",
+    "BadDataError",
     "BadFileError",
     "BaseDataLoader",
     "DataIntegrityError",

@@ -17,6 +17,7 @@ import numpy as np
 from attrs import define, field
 
 from openretina_core.data.safe_pickle import load_pickle
+from openretina_core.registry.errors import BadDataError
 
 ArrayLike = Any  # numpy arrays, torch tensors, nested sequences
 
@@ -53,8 +54,8 @@ def all_finite(array: np.ndarray, chunk_elements: int = 1 << 24) -> bool:
     return True
 
 
-def _shape_error(owner: str, name: str, expected: str, received: tuple[int, ...]) -> ValueError:
-    return ValueError(f"{owner}.{name}: expected shape {expected}, received {tuple(received)}")
+def _shape_error(owner: str, name: str, expected: str, received: tuple[int, ...]) -> BadDataError:
+    return BadDataError(f"{owner}.{name}: expected shape {expected}, received {tuple(received)}")
 
 
 def _to_test_dict(value: Any) -> dict[str, np.ndarray]:
@@ -76,7 +77,7 @@ def _one_test_source(owner: str, test_dict: Any, test: Any) -> Any:
     """openretina's two spellings: ``test_dict=`` (a mapping, or one array) or ``test=`` (one array), not both."""
     given_dict = test_dict is not None and not (isinstance(test_dict, Mapping) and not test_dict)
     if given_dict and test is not None:
-        raise ValueError(
+        raise BadDataError(
             f"{owner}: Exactly one of test_dict and test should be set, received both "
             f"(test_dict keys {sorted(test_dict) if isinstance(test_dict, Mapping) else ['test']})"
         )
@@ -142,7 +143,7 @@ class MoviesTrainTestSplit:
         content = load_pickle(file_path, sha256=sha256)
         if not isinstance(content, Mapping) or "train" not in content or "test" not in content:
             keys = sorted(content) if isinstance(content, Mapping) else type(content).__name__
-            raise ValueError(f"{file_path}: expected a dict with keys 'train' and 'test', received {keys}")
+            raise BadDataError(f"{file_path}: expected a dict with keys 'train' and 'test', received {keys}")
         stats = content.get("movie_stats", {}).get("dichromatic", {})
         return cls(
             train=content["train"],
@@ -164,13 +165,13 @@ class MoviesTrainTestSplit:
                 )
         for name, movie in {"train": self.train, **self.test_dict}.items():
             if not all_finite(movie):
-                raise ValueError(f"{owner}: movie {name!r} contains NaN or infinite values")
+                raise BadDataError(f"{owner}: movie {name!r} contains NaN or infinite values")
         if self.random_sequences is not None and self.random_sequences.ndim != 2:
             raise _shape_error(
                 owner, "random_sequences", "(n_clips, n_sequences)", self.random_sequences.shape
             )
         if self.norm_std is not None and not self.norm_std > 0:
-            raise ValueError(f"{owner}.norm_std: expected a positive number, received {self.norm_std}")
+            raise BadDataError(f"{owner}.norm_std: expected a positive number, received {self.norm_std}")
         _warn_if_transposed(owner, self.train, "channels")
 
     @property
@@ -184,16 +185,18 @@ class MoviesTrainTestSplit:
     def test_movie(self) -> np.ndarray:
         """openretina's name for :attr:`test`: the test movie, when there is exactly one."""
         if len(self.test_dict) > 1:
-            raise ValueError(f"Multiple test stimuli present: {sorted(self.test_dict)}; use test_dict[name]")
+            raise BadDataError(
+                f"Multiple test stimuli present: {sorted(self.test_dict)}; use test_dict[name]"
+            )
         if not self.test_dict:
-            raise ValueError("No test stimuli present")
+            raise BadDataError("No test stimuli present")
         return next(iter(self.test_dict.values()))
 
     @property
     def test_shape(self) -> tuple[int, int, int, int]:
         """``(C, T, H, W)`` of the test stimuli, ``T`` the longest one's length."""
         if not self.test_dict:
-            raise ValueError("No test stimuli present")
+            raise BadDataError("No test stimuli present")
         c, _, h, w = self.train.shape
         return (c, max(m.shape[1] for m in self.test_dict.values()), h, w)
 
@@ -245,7 +248,7 @@ class ResponsesTrainTestSplit:
         if test_by_trial is not None:
             names = sorted(test_dict) if isinstance(test_dict, Mapping) else ["test"]
             if len(names) != 1:
-                raise ValueError(
+                raise BadDataError(
                     f"{owner}: test_by_trial needs exactly one test stimulus to belong to, received {names}; "
                     f"pass test_by_trial_dict instead"
                 )
@@ -262,7 +265,7 @@ class ResponsesTrainTestSplit:
                 raise _shape_error(owner, f"test_dict[{name!r}]", f"({n_neurons}, T_test)", resp.shape)
         for name, trials in self.test_by_trial_dict.items():
             if name not in self.test_dict:
-                raise ValueError(
+                raise BadDataError(
                     f"{owner}.test_by_trial_dict: key {name!r} has no averaged test response; "
                     f"test_dict keys are {sorted(self.test_dict)}"
                 )
@@ -297,7 +300,7 @@ class ResponsesTrainTestSplit:
     def test_neurons(self) -> int:
         """Neurons in the test responses (the same as in ``train``: checked on construction)."""
         if not self.test_dict:
-            raise ValueError("No test responses present")
+            raise BadDataError("No test responses present")
         return int(next(iter(self.test_dict.values())).shape[0])
 
     def get_test_by_trial(self, name: str = "test") -> np.ndarray | None:
@@ -315,22 +318,22 @@ def check_matching_stimulus(
     """Raise ``ValueError`` unless the responses line up with the movie frame for frame."""
     t_movie, t_resp = movies.train.shape[1], responses.train.shape[1]
     if t_movie != t_resp:
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r}: train movie has {t_movie} frames but train responses have {t_resp} bins"
         )
     if set(movies.test_dict) != set(responses.test_dict):
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r}: test stimuli differ: movie has {sorted(movies.test_dict)}, "
             f"responses have {sorted(responses.test_dict)}"
         )
     for name, movie in movies.test_dict.items():
         if movie.shape[1] != responses.test_dict[name].shape[1]:
-            raise ValueError(
+            raise BadDataError(
                 f"session {session!r}: test {name!r} movie has {movie.shape[1]} frames but responses have "
                 f"{responses.test_dict[name].shape[1]} bins"
             )
     if movies.stim_id is not None and responses.stim_id is not None and movies.stim_id != responses.stim_id:
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r}: Stimulus ID in responses and movies do not match "
             f"({responses.stim_id!r} vs {movies.stim_id!r})"
         )

@@ -24,7 +24,7 @@ from openretina_core.data.file_rows import FILE_READS_FRACTION_OF_RAM, FileRows,
 from openretina_core.data.movie_dataset import MovieDataset
 from openretina_core.data.sampler import make_movie_dataloader
 from openretina_core.data.types import SplitLoaders
-from openretina_core.registry.errors import BadArgumentError, check_int
+from openretina_core.registry.errors import BadArgumentError, BadDataError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class MovieStore:
 
     def __init__(self, movie_reads: str = "auto") -> None:
         if movie_reads not in MOVIE_READS:
-            raise ValueError(f"movie_reads must be one of {MOVIE_READS}, received {movie_reads!r}")
+            raise BadDataError(f"movie_reads must be one of {MOVIE_READS}, received {movie_reads!r}")
         self.movie_reads = movie_reads
         self._tensors: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._files: dict[int, FileRows | None] = {}
@@ -104,18 +104,18 @@ def choose_validation_clips(
     validation loader serves them in that order), so models trained there are evaluated on the same clips.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
+        raise BadDataError(f"split must be one of {SPLITS}, received {split!r}")
     if val_clip_indices is not None:
         chosen = np.asarray(list(val_clip_indices), dtype=np.int64)
         if len(np.unique(chosen)) != len(chosen):
-            raise ValueError(f"session {session!r}: val_clip_indices contain duplicates: {chosen.tolist()}")
+            raise BadDataError(f"session {session!r}: val_clip_indices contain duplicates: {chosen.tolist()}")
         if chosen.size and (chosen.min() < 0 or chosen.max() >= num_clips):
-            raise ValueError(
+            raise BadDataError(
                 f"session {session!r}: val_clip_indices must lie in [0, {num_clips}), got {chosen.tolist()}"
             )
         return chosen
     if num_val_clips > num_clips:
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r}: {num_val_clips} validation clips requested, only {num_clips} exist"
         )
     if split == "openretina":
@@ -129,7 +129,7 @@ def apply_nan_policy(
 ) -> tuple[ResponsesTrainTestSplit, dict[str, Any]]:
     """Return responses without NaN according to ``policy`` and a record of what was done."""
     if policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {policy!r}")
+        raise BadDataError(f"nan_policy must be one of {NAN_POLICIES}, got {policy!r}")
     arrays = {"train": responses.train, **{f"test[{k}]": v for k, v in responses.test_dict.items()}}
     arrays.update({f"test_by_trial[{k}]": v for k, v in responses.test_by_trial_dict.items()})
     if all(getattr(arr, "verified_finite", False) for arr in arrays.values()):
@@ -146,7 +146,7 @@ def apply_nan_policy(
     if n_nan == 0:
         return responses, {}
     if policy == "raise":
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r}: responses contain {n_nan} NaN values in {int(bad_neurons.sum())} neurons "
             f"(indices {np.flatnonzero(bad_neurons)[:10].tolist()}...). Choose nan_policy='drop_neurons' or "
             f"'zero' to handle them."
@@ -155,7 +155,7 @@ def apply_nan_policy(
         keep = ~bad_neurons
         logger.warning("session %s: dropping %d neurons with NaN responses", session, int(bad_neurons.sum()))
         if not keep.any():
-            raise ValueError(f"session {session!r}: every neuron has NaN responses; nothing left to load")
+            raise BadDataError(f"session {session!r}: every neuron has NaN responses; nothing left to load")
         cleaned = ResponsesTrainTestSplit(
             train=responses.train[keep],
             test_dict={k: v[keep] for k, v in responses.test_dict.items()},
@@ -237,7 +237,7 @@ def multiple_movies_dataloaders(
     half of this machine's memory.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
+        raise BadDataError(f"split must be one of {SPLITS}, received {split!r}")
     for name, value, minimum in (
         ("train_chunk_size", train_chunk_size, 1),
         ("batch_size", batch_size, 1),
@@ -280,7 +280,7 @@ def multiple_movies_dataloaders(
         clip_offsets = np.arange(clip_length)
         train_index = (train_clips[:, None] * clip_length + clip_offsets).reshape(-1)
         if len(train_index) < train_chunk_size:
-            raise ValueError(
+            raise BadDataError(
                 f"session {session!r}: the train sequence has {len(train_index)} frames after removing "
                 f"validation clips, fewer than train_chunk_size={train_chunk_size}"
             )

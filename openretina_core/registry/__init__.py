@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from openretina_core.registry.errors import (
         BadArchiveError,
         BadArgumentError,
+        BadDataError,
         BadFileError,
         DataIntegrityError,
         MissingFileError,
@@ -60,6 +61,7 @@ _EXPORTS = {
         [
             "BadArchiveError",
             "BadArgumentError",
+            "BadDataError",
             "BadFileError",
             "DataIntegrityError",
             "MissingFileError",
@@ -110,6 +112,7 @@ __all__ = [
     "PROJECT_NAME",
     "BadArchiveError",
     "BadArgumentError",
+    "BadDataError",
     "BadFileError",
     "DataIntegrityError",
     "DatasetInfo",

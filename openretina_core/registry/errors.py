@@ -64,6 +64,11 @@ class PluginError(OpenRetinaDataError, RuntimeError):
         super().__init__(f"plugin {plugin!r}: {message}")
 
 
+class BadDataError(OpenRetinaDataError, ValueError):
+    """Arrays that cannot be used as given: a shape that does not fit, stimulus and responses that do not line
+    up, NaN or infinite values where none may be (the message names the session or container field)."""
+
+
 class DataIntegrityError(OpenRetinaDataError, ValueError):
     """Stored bytes that differ from what was recorded (a hash, a stamp, a size)."""
 
