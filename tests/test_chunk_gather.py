@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openretina_core.data import copy_threads
+from openretina_core.data.copy_threads import COPY_THREADS, CopyThreads
 from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer
 from openretina_core.data.movie_dataset import MovieDataset
@@ -163,3 +166,95 @@ def test_file_reads_leave_nothing_mapped_and_report_truncation(tmp_path) -> None
         handle.truncate(rows.offset + 20 * rows.row_bytes)
     with pytest.raises(OSError, match=r"movie.npy: file ended at byte"):
         gatherer.fetch(whole, index)
+
+
+# -- the thread policy of batch copies (openretina_core/data/copy_threads.py) ------------------------------------
+
+
+def _policy(monkeypatch: pytest.MonkeyPatch, cores: int = 4) -> CopyThreads:
+    monkeypatch.setattr(copy_threads, "available_cores", lambda: cores)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    return CopyThreads(small_bytes=1024, explore_every=4)
+
+
+def test_copy_threads_restores_the_callers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = _policy(monkeypatch)
+    caller = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen: list[int] = []
+        policy.run(16, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))  # small: one thread
+        assert seen == [1] and torch.get_num_threads() == 2
+
+        def failing() -> None:
+            raise RuntimeError("copy failed")
+
+        with pytest.raises(RuntimeError):
+            policy.run(16, torch.device("cpu"), failing)
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)  # a caller on one thread (e.g. a DataLoader worker) is left alone
+        policy.run(1 << 20, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))
+        assert seen[-1] == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(caller)
+
+
+def test_copy_threads_follows_the_faster_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy, size = _policy(monkeypatch), 1 << 20
+    assert policy.threads_for(size, 2) == 2  # untried: the caller's count first, then one thread
+    policy.record(size, 2, 1.0, 2)
+    assert policy.threads_for(size, 2) == 1
+    policy.record(size, 1, 3.0, 2)  # one core free: two threads are 3x faster
+    choices = []
+    for _ in range(80):
+        threads = policy.threads_for(size, 2)
+        choices.append(threads)
+        policy.record(size, threads, 1.0 if threads == 2 else 3.0, 2)
+    # the faster count, and the other tried now and then (3x slower: every 60 copies, 5 % of the copy time)
+    assert 1 <= choices.count(1) <= 2
+    # a core is taken: the two-thread copy suddenly slows, one thread is tried on the next copy and kept
+    policy.record(size, 2, 10.0, 2)
+    assert policy.threads_for(size, 2) == 1
+    policy.record(size, 1, 3.0, 2)
+    assert [policy.threads_for(size, 2) for _ in range(3)] == [1, 1, 1]
+    assert policy.threads_for(1 << 10, 8) == 4  # another size class keeps its own figures (untried: 4 cores)
+
+
+def test_copy_threads_tries_a_much_slower_count_rarely(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy, size = _policy(monkeypatch), 1 << 20
+    policy.record(size, 2, 30.0, 2)
+    policy.record(size, 1, 1.0, 2)
+    tries = 0
+    for _ in range(1000):
+        threads = policy.threads_for(size, 2)
+        tries += threads == 2
+        policy.record(size, threads, 30.0 if threads == 2 else 1.0, 2)
+    assert 1 <= tries <= 3  # 30x slower: tried about every 600 copies (5 % of the copy time)
+
+
+def test_copy_threads_shares_cores_among_local_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = _policy(monkeypatch, cores=8)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert policy.threads_for(1 << 20, 8) == 2
+    policy.reset()
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert policy.threads_for(1 << 20, 8) == 1
+
+
+def test_fetch_copies_run_under_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    original = COPY_THREADS.run
+
+    def spy(nbytes: int, device: torch.device, copy: Any) -> Any:
+        sizes.append(nbytes)
+        return original(nbytes, device, copy)
+
+    monkeypatch.setattr(COPY_THREADS, "run", spy)
+    movie = torch.arange(40 * 6, dtype=torch.float32).reshape(40, 1, 2, 3)
+    neuron_major = torch.arange(40 * 3, dtype=torch.float32).reshape(3, 40).T
+    for responses in (neuron_major, neuron_major.contiguous()):
+        dataset = MovieDataset(movie, responses, 5, movie_index=np.arange(40)[::-1].copy())
+        batch = dataset.__getitems__([0, 7])
+        assert torch.equal(batch.targets[1], responses[7:12])
+    # per batch: the movie rows (a reversed map: not windows) and the responses, in both layouts
+    assert sizes == [2 * 5 * 6 * 4, 2 * 5 * 3 * 4] * 2

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from openretina_core.data.copy_threads import COPY_THREADS
 from openretina_core.data.file_rows import FileRows
 
 
@@ -200,20 +201,23 @@ class ChunkGatherer:
         return steps
 
     def fetch(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
-        """``(B, chunk, ...)`` for one planned batch, into a reused buffer when one is free."""
+        """``(B, chunk, ...)`` for one planned batch, into a reused buffer when one is free. The copy runs with
+        the intra-op threads :data:`COPY_THREADS` chooses for its size (file reads: the calling thread)."""
         if self.reads_file:
             return self._read(whole, index)
         windows = self._windows if whole else None
         count = len(index) if windows is not None else len(index) // self.chunk
-        out = BATCH_BUFFERS.take((count * self.chunk, *self.rest), self.source)
+        shape = (count * self.chunk, *self.rest)
+        out = BATCH_BUFFERS.take(shape, self.source)
+        if out is None:
+            out = torch.empty(shape, dtype=self.source.dtype, device=self.source.device)
+        nbytes = out.numel() * out.element_size()
         if windows is not None:
-            if out is None:
-                return torch.index_select(windows, 0, index).view(count, self.chunk, *self.rest)
-            torch.index_select(windows, 0, index, out=out.view(count, -1))
-        elif out is None:
-            return torch.index_select(self.source, 0, index).view(count, self.chunk, *self.rest)
+            COPY_THREADS.run(
+                nbytes, out.device, lambda: torch.index_select(windows, 0, index, out=out.view(count, -1))
+            )
         else:
-            torch.index_select(self.source, 0, index, out=out)
+            COPY_THREADS.run(nbytes, out.device, lambda: torch.index_select(self.source, 0, index, out=out))
         return out.view(count, self.chunk, *self.rest)
 
     def _read(self, whole: bool, index: torch.Tensor) -> torch.Tensor:

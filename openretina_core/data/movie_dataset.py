@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from openretina_core.data.copy_threads import COPY_THREADS
 from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer, as_index_tensor
 
@@ -159,7 +160,11 @@ class MovieDataset(Dataset[DataPoint]):
             rows = self._response_chunks.stored_rows(
                 (starts[:, None] + np.arange(self.chunk_size)).reshape(-1)
             )
-            return torch.index_select(responses.T, 1, rows).T.view(len(starts), self.chunk_size, -1)
+            nbytes = len(rows) * responses.shape[1] * responses.element_size()
+            gathered = COPY_THREADS.run(
+                nbytes, responses.device, lambda: torch.index_select(responses.T, 1, rows)
+            )
+            return gathered.T.view(len(starts), self.chunk_size, -1)
         return self._response_chunks.gather(starts)
 
     # The stored tensors; rebinding one (e.g. moving it to a device) rebinds its gatherer.

@@ -1,0 +1,145 @@
+"""How many intra-op threads a batch copy uses: chosen per copy size by measuring, so batch assembly keeps its
+speed when other processes hold cores.
+
+Measured on the project's 2-core machine (benchmarks/README.md, "Batch assembly under contention"): with both
+cores free, a two-thread ``index_select`` of a batch is ~1.5x faster than one thread at every batch size we
+make (0.35 to 16 MB); with one core taken by another process, the two-thread copy is 2-3x *slower* than one
+thread at every size (the parallel region waits for the thread that shares its core). No fixed size threshold
+is right in both cases, so :data:`COPY_THREADS` measures: per size class (powers of two of the bytes copied) it
+keeps the recent time per byte with one thread and with the caller's thread count and uses the faster. It tries
+the other every ``explore_every`` copies of that class, or more rarely when the other is much slower (trying
+spends at most ``explore_budget`` of the copy time), and tries one thread at once when several threads in
+use suddenly slow down.
+Copies below ``small_bytes`` always use one thread (a parallel region costs more than it saves there).
+
+Only the copy runs with the chosen count: the caller's ``torch.get_num_threads()`` is restored right after
+(``torch.set_num_threads`` costs well under a microsecond). Nothing changes off the CPU, where the caller has
+already set one thread (e.g. inside DataLoader workers, where torch sets one thread), or where ``enabled`` is
+False. Under ``torchrun`` the copies use at most ``cores // LOCAL_WORLD_SIZE`` threads, so ranks on one
+machine do not oversubscribe it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def rank_thread_cap() -> int:
+    """Threads one process may use for copies: the cores shared out among ``torchrun``'s local ranks."""
+    ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(1, available_cores() // ranks)
+
+
+class CopyThreads:
+    """The thread policy of batch copies (see the module docstring); one instance, :data:`COPY_THREADS`."""
+
+    def __init__(
+        self,
+        small_bytes: int = 64 * 1024,
+        explore_every: int = 32,
+        explore_budget: float = 0.05,
+        slowdown: float = 1.6,
+    ) -> None:
+        self.small_bytes = small_bytes
+        self.explore_every = (
+            explore_every  # copies of one size class between tries of the other count, at least
+        )
+        self.explore_budget = explore_budget
+        self.slowdown = slowdown  # the arm in use this much slower than its estimate: try the other at once
+        self.enabled = True
+        # size class -> [copies, {threads: seconds per byte}]
+        self._classes: dict[int, list] = {}
+        self._cap: int | None = None
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._classes.clear()
+            self._cap = None
+
+    def threads_for(self, nbytes: int, caller: int) -> int:
+        """The thread count the next copy of ``nbytes`` uses, given the caller's setting."""
+        if self._cap is None:
+            self._cap = rank_thread_cap()
+        most = min(caller, self._cap)
+        if most <= 1 or nbytes < self.small_bytes:
+            return 1
+        entry = self._classes.get(nbytes.bit_length())
+        if entry is None:
+            return most
+        since, estimates = entry
+        if most not in estimates:
+            return most
+        if 1 not in estimates:
+            return 1
+        best, other = (1, most) if estimates[1] <= estimates[most] else (most, 1)
+        # Trying the slower count costs (its time / the best's time) copies' worth: spaced so that trying
+        # spends at most ``explore_budget`` of the copy time (under heavy load two threads can be 30x slower).
+        interval = max(self.explore_every, int(estimates[other] / estimates[best] / self.explore_budget))
+        if since >= interval:
+            entry[0] = 0
+            return other
+        return best
+
+    def record(self, nbytes: int, threads: int, seconds: float, caller: int) -> None:
+        """Fold one timed copy into the estimate of its size class."""
+        if nbytes < self.small_bytes or nbytes <= 0:
+            return
+        key = nbytes.bit_length()
+        per_byte = seconds / nbytes
+        with self._lock:
+            entry = self._classes.setdefault(key, [0, {}])
+            entry[0] += 1
+            estimates: dict[int, float] = entry[1]
+            most = min(caller, self._cap or 1)
+            other = most if threads == 1 else 1
+            previous = estimates.get(threads)
+            in_use = previous is not None and (other not in estimates or previous <= estimates[other])
+            if previous is None or not in_use:
+                estimates[threads] = per_byte  # a tried count: its old estimate is stale by definition
+            else:
+                estimates[threads] = 0.5 * previous + 0.5 * per_byte
+                slowed = per_byte > self.slowdown * previous
+                if threads > 1 and slowed and other in estimates and estimates[threads] <= estimates[other]:
+                    # several threads in use suddenly slow (a core was taken): one thread is the safe
+                    # direction, so try it on the next copy (a slow single thread is not helped by more);
+                    # where the update already made one thread the faster, it is used anyway
+                    entry[0] = 1 << 30
+
+    def run(self, nbytes: int, device: torch.device, copy: Callable[[], T]) -> T:
+        """``copy()`` with the thread count chosen for ``nbytes``, timed into the estimates."""
+        if not self.enabled or device.type != "cpu":
+            return copy()
+        caller = torch.get_num_threads()
+        if caller <= 1:
+            return copy()
+        threads = self.threads_for(nbytes, caller)
+        if threads != caller:
+            torch.set_num_threads(threads)
+        try:
+            start = time.perf_counter()
+            result = copy()
+            elapsed = time.perf_counter() - start
+        finally:
+            if threads != caller:
+                torch.set_num_threads(caller)
+        self.record(nbytes, threads, elapsed, caller)
+        return result
+
+
+COPY_THREADS = CopyThreads()
