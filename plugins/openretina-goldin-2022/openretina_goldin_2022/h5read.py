@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 from attrs import define
 
-from openretina_core import BadFileError
+from openretina_core import BadDataError, BadFileError
 from openretina_core.data import MissingKeyError, check_finite, check_real_dtype
 from openretina_goldin_2022 import constants
 
@@ -39,7 +39,7 @@ def require_numeric(dset: h5py.Dataset, path: Path, expected: str) -> None:
     """A numeric dataset with ``expected``'s number of axes (e.g. ``"(images, height, width)"``)."""
     check_real_dtype(dset.dtype, path, str(dset.name))  # complex would lose its imaginary part
     if dset.ndim != expected.count(",") + 1:
-        raise ValueError(f"{path}: key {dset.name!r} has shape {dset.shape}; expected {expected}")
+        raise BadDataError(f"{path}: key {dset.name!r} has shape {dset.shape}; expected {expected}")
 
 
 @define

@@ -18,6 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_core.data import ResponsesTrainTestSplit, open_hdf5
 from openretina_goldin_2022.constants import (
     DEFAULT_FR_NORMALIZATION,
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 def _check_fr_normalization(value: float) -> float:
     if not (isinstance(value, int | float) and value > 0 and np.isfinite(value)):
-        raise ValueError(f"fr_normalization must be a positive number of seconds, got {value!r}")
+        raise BadDataError(f"fr_normalization must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
@@ -82,7 +83,7 @@ def load_test_repeats_for_session(
             logger.warning("%s: %r holds no cell<k> datasets (%s)", path, TEST_REPEATS_GROUP, sorted(group))
             return None
         if n_cells is not None and len(names) != n_cells:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: {TEST_REPEATS_GROUP!r} holds {len(names)} cell<k> datasets ({names[0]} ... "
                 f"{names[-1]}) but the responses have {n_cells} cells; expected one per cell"
             )
@@ -93,7 +94,7 @@ def load_test_repeats_for_session(
             key = f"{TEST_REPEATS_GROUP}/{name}"
             trials = read_float32(require_dataset(h5, key, path), path, "(repeats, images)", fr_normalization)
             if trials.shape != (first.shape[0], expected_images):
-                raise ValueError(
+                raise BadDataError(
                     f"{path}: key {key!r} has shape {trials.shape}; expected (repeats, test images) = "
                     f"{(first.shape[0], expected_images)} ({TEST_STIMULUS_KEY!r} has {expected_images} images)"
                 )
@@ -111,7 +112,7 @@ def check_repeats_mean(path: Path, repeats: np.ndarray, test: np.ndarray, test_k
     difference = np.abs(mean - test)
     cell, image = np.unravel_index(int(np.nanargmax(difference)), difference.shape)
     bad = int((~np.isclose(mean, test, rtol=REPEATS_RTOL, atol=REPEATS_ATOL, equal_nan=True)).sum())
-    raise ValueError(
+    raise BadDataError(
         f"{path}: the mean of the single trials in {TEST_REPEATS_GROUP!r} disagrees with the stored test "
         f"average {test_key!r} at {bad} of {test.size} (cell, image) entries; largest difference "
         f"{difference[cell, image]:.4g} at cell {cell}, test image {image} (mean of trials "
@@ -122,7 +123,7 @@ def check_repeats_mean(path: Path, repeats: np.ndarray, test: np.ndarray, test_k
 
 def _require_images(array: np.ndarray, n_images: int, path: Path, key: str, stimulus_key: str) -> None:
     if array.shape[1] != n_images:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: key {key!r} has responses to {array.shape[1]} images but {stimulus_key!r} holds "
             f"{n_images} images; expected one response per image (shape (cells, {n_images}))"
         )
@@ -151,7 +152,7 @@ def load_responses_for_session(
     _require_images(train, n_train, path, train_key, TRAIN_STIMULUS_KEY)
     _require_images(test, n_test, path, test_key, TEST_STIMULUS_KEY)
     if test.shape[0] != train.shape[0]:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: key {test_key!r} has {test.shape[0]} cells but {train_key!r} has {train.shape[0]}; "
             f"expected the same cells"
         )

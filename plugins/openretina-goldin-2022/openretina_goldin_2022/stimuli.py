@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from openretina_core import BadDataError
 from openretina_core.data import MoviesTrainTestSplit, check_movie_moments, open_hdf5
 from openretina_goldin_2022.constants import (
     DEFAULT_STIM_TYPE,
@@ -41,7 +42,7 @@ def load_stimuli_for_session(
         )
         test, _ = read_images(require_dataset(h5, TEST_STIMULUS_KEY, path), path, moments=False)
     if train.shape[2:] != test.shape[2:]:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: {TEST_STIMULUS_KEY!r} images are {test.shape[2:]} pixels but {TRAIN_STIMULUS_KEY!r} "
             f"images are {train.shape[2:]}; expected the same size"
         )

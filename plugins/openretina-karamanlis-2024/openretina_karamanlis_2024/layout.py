@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from attrs import define
 
+from openretina_core import BadArchiveError
 from openretina_karamanlis_2024.constants import (
     DATASET_ID,
     EXTRACTED_DIR,
@@ -158,10 +159,17 @@ def locate_file(
         if _check_count(session, [str(p) for p in matches], stim_type, entry):
             return matches[0], matches[0], None
         return None
-    with zipfile.ZipFile(entry) as archive:
-        names = [
-            i.filename for i in archive.infolist() if not i.is_dir() and _is_candidate(i.filename, stim_type)
-        ]
+    try:
+        with zipfile.ZipFile(entry) as archive:
+            names = [
+                i.filename
+                for i in archive.infolist()
+                if not i.is_dir() and _is_candidate(i.filename, stim_type)
+            ]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise BadArchiveError(
+            entry, f"the session archive cannot be read ({exc}); download it again"
+        ) from exc
     if not _check_count(session, names, stim_type, entry):
         return None
     return _extract_member(entry, names[0], extract_root / session), entry, names[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from attrs import define
 
+from openretina_core import BadDataError, BadFileError
 from openretina_sridhar_2025.constants import FIXATION_COLUMNS
 
 
@@ -43,7 +44,10 @@ def read_fixations(path: str | Path) -> Fixations:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"fixation file {str(path)!r} does not exist")
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError as exc:
+        raise BadFileError(path, f"is not a text file ({exc})", "lines of space-separated numbers") from None
     while lines and not lines[-1].strip():  # a trailing newline or blank lines at the end
         lines.pop()
     n = len(lines)
@@ -70,7 +74,7 @@ def read_fixations(path: str | Path) -> Fixations:
                 raise ValueError(f"flip flag {parts[-1]!r} does not start with 0 or 1")
             flag[number] = first == "1"
         except ValueError as exc:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}, line {number + 1}: cannot read a fixation from {line[:80]!r} ({exc}); expected "
                 f"space-separated 'image _ _ center_x center_y ... flip'"
             ) from None
@@ -87,7 +91,7 @@ def trial_lines(
     """
     needed = test_frames + n_trials * frames_per_trial
     if len(fixations) < needed:
-        raise ValueError(
+        raise BadDataError(
             f"{fixations.path}: {len(fixations)} fixation lines, but the responses need {needed} "
             f"({test_frames} test frames + {n_trials} trials x {frames_per_trial} frames per trial)"
         )

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from attrs import define
 
+from openretina_core import BadDataError
+from openretina_core.data import load_npy
 from openretina_sridhar_2025.constants import CROP_SHAPE, PADDED_IMAGE_SHAPE, PADDING, RETINA_CROP
 from openretina_sridhar_2025.fixations import Fixations
 
@@ -133,10 +135,10 @@ class ImageBank:
             self._cache.move_to_end(index)
             return self._cache[index]
         path = self.paths[index]
-        array = np.load(path, allow_pickle=False)
+        array = load_npy(path, "a padded image (y, x)")
         self.reads += 1
         if array.shape != self.shape or array.dtype.kind not in "uif":
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: image of shape {array.shape} and dtype {array.dtype}, expected a numeric "
                 f"{self.shape} array indexed [x, y]"
             )

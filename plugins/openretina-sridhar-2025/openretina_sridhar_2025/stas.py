@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openretina_core import BadDataError
+from openretina_core.data import load_npy
 from openretina_sridhar_2025.constants import STA_FILE
 
 
@@ -21,9 +23,9 @@ def rf_location(path: Path, crop: Sequence[int], flip_sta: bool, subsample: int 
         raise FileNotFoundError(
             f"STA file {str(path)!r} does not exist (pass get_locations=False to skip them)"
         )
-    sta = np.load(path, allow_pickle=False)
+    sta = load_npy(path, "an STA (lags, H, W)")
     if sta.ndim != 3:
-        raise ValueError(f"{path}: STA of shape {sta.shape}, expected (lags, H, W)")
+        raise BadDataError(f"{path}: STA of shape {sta.shape}, expected (lags, H, W)")
     if flip_sta:
         sta = np.flip(sta, axis=1)
     top, bottom, left, right = crop

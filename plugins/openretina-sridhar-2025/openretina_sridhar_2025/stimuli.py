@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from openretina_core import BadDataError
+from openretina_core.data import load_npy
 from openretina_sridhar_2025.constants import (
     DATASET_ID,
     IMAGE_MARK,
@@ -163,9 +165,9 @@ def open_frames(path: Path) -> np.ndarray:
     """A white-noise file ``(H, W, frames)`` memory-mapped (nothing is read until it is sliced)."""
     if not path.is_file():
         raise FileNotFoundError(f"white-noise file {str(path)!r} does not exist")
-    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    array = load_npy(path, "white-noise frames (H, W, frames)", mmap_mode="r")
     if array.ndim != 3 or array.dtype.kind not in "uifb":
-        raise ValueError(
+        raise BadDataError(
             f"{path}: frames of shape {array.shape} and dtype {array.dtype}, expected (H, W, frames)"
         )
     return array
@@ -186,7 +188,7 @@ def crop_frames(
     height, width, length = frames.shape
     expected = (length, *wn_output_shape((height, width), crop, subsample))
     if out.shape != expected:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: frames {frames.shape} give {expected} after the crop, expected {out.shape}"
         )
     window = frames[top : height - bottom : subsample, left : width - right : subsample]
