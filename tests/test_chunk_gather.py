@@ -18,7 +18,7 @@ from openretina_core.data import copy_threads
 from openretina_core.data.copy_threads import COPY_THREADS, CopyThreads
 from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer
-from openretina_core.data.movie_dataset import MovieDataset
+from openretina_core.data.movie_dataset import DataPoint, MovieDataset
 
 _FILES = tempfile.TemporaryDirectory(prefix="gather_files_")  # file-backed movies of the property test
 _NAMES = itertools.count()
@@ -258,3 +258,20 @@ def test_fetch_copies_run_under_the_policy(monkeypatch: pytest.MonkeyPatch) -> N
         assert torch.equal(batch.targets[1], responses[7:12])
     # per batch: the movie rows (a reversed map: not windows) and the responses, in both layouts
     assert sizes == [2 * 5 * 6 * 4, 2 * 5 * 3 * 4] * 2
+
+
+class _ThreadsSeen(MovieDataset):
+    def __getitems__(self, starts: Any) -> Any:
+        seen: list[int] = []
+        COPY_THREADS.run(1 << 20, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))
+        return DataPoint(torch.tensor(seen), torch.tensor(seen))
+
+
+def test_loader_workers_copy_with_one_thread() -> None:
+    """docs/cyclers.md, "Threads": in our loaders' DataLoader workers, torch sets one intra-op thread, and a
+    batch copy there keeps to it (no oversubscription: k workers, about k cores)."""
+    from openretina_core.data.sampler import make_movie_dataloader
+
+    dataset = _ThreadsSeen(torch.zeros(20, 1, 2, 2), torch.zeros(20, 3), 5)
+    loader = make_movie_dataloader(dataset, 2, np.arange(0, 16, 5), train=False, num_workers=1)
+    assert [batch.inputs.tolist() for batch in loader] == [[1], [1]]
