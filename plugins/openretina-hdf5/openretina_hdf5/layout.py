@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 from attrs import define, field
 
-from openretina_core import BadFileError
+from openretina_core import BadDataError, BadFileError
 from openretina_core.data import load_npy, open_hdf5
 from openretina_hdf5.constants import (
     RESPONSES_PREFIX,
@@ -93,7 +93,7 @@ def _check_stimulus_size(stimulus_size: Sequence[int] | None) -> Shape3 | None:
         return None
     size = tuple(int(v) for v in stimulus_size)
     if len(size) != 3 or min(size) < 1:
-        raise ValueError(
+        raise BadDataError(
             f"stimulus_size must be (channels, height, width) of positive integers, received {stimulus_size!r}"
         )
     return (size[0], size[1], size[2])
@@ -111,7 +111,7 @@ def session_files(data_dir: Path) -> dict[str, Path]:
         if not (path.is_file() and path.suffix in SESSION_SUFFIXES):
             continue
         if path.stem in found:
-            raise ValueError(
+            raise BadDataError(
                 f"{data_dir}: two files for session {path.stem!r} ({found[path.stem].name} and {path.name}); "
                 f"keep one"
             )
@@ -149,14 +149,14 @@ class _SizeReference:
     def check(self, source: StimulusSource) -> None:
         shape = source.shape
         if len(shape) != 4:
-            raise ValueError(
+            raise BadDataError(
                 f"{source.label}: stimulus {source.name!r} has shape {shape}; expected 4 axes "
                 f"(channels, time, height, width)"
             )
         size = (shape[0], shape[2], shape[3])
         if self.expected is not None and size != self.expected:
             c, h, w = self.expected
-            raise ValueError(
+            raise BadDataError(
                 f"{source.label}: stimulus {source.name!r} has shape {shape}; expected ({c}, T, {h}, {w}) "
                 f"(channels, time, height, width with (C, H, W) = stimulus_size {self.expected})"
             )
@@ -174,7 +174,7 @@ class _SizeReference:
             f"(C, H, W) = {size}: {', '.join(labels[:3])}{' ...' if len(labels) > 3 else ''}"
             for size, labels in sorted(self.seen.items(), key=lambda item: -len(item[1]))
         )
-        raise ValueError(
+        raise BadDataError(
             f"stimuli differ in channels or frame size; expected one (C, H, W) for all (pass stimulus_size= "
             f"to say which is right). Found {groups}"
         )
@@ -201,7 +201,7 @@ def scan_session(
         keys = sorted(h5.keys())
         names = sorted(k.removeprefix(RESPONSES_PREFIX) for k in keys if k.startswith(RESPONSES_PREFIX))
         if not names:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: no '{RESPONSES_PREFIX}<name>' datasets; expected one (neurons, time) dataset per "
                 f"stimulus shown. The file holds {keys}"
             )
@@ -219,7 +219,7 @@ def scan_session(
             if n_neurons is None:
                 n_neurons, first_key = int(dset.shape[0]), key
             elif dset.shape[0] != n_neurons:
-                raise ValueError(
+                raise BadDataError(
                     f"{path}: {key!r} has {dset.shape[0]} neurons but {first_key!r} has {n_neurons}; every "
                     f"responses_<name> of a session must have the same neurons (rows)"
                 )
@@ -237,21 +237,21 @@ def scan_session(
                 source = _shared_source(name, shared_files[name], shared_cache)
             else:
                 folder = "" if stimulus_folder.is_dir() else " (that folder does not exist)"
-                raise ValueError(
+                raise BadDataError(
                     f"{path}: {key!r} has no stimulus: expected {stimulus_folder / (name + STIMULUS_SUFFIX)}"
                     f"{folder} or a {own_key!r} dataset in this file. Shared stimuli found: "
                     f"{sorted(shared_files) or 'none'}"
                 )
             size.check(source)
             if source.n_frames != dset.shape[1]:
-                raise ValueError(
+                raise BadDataError(
                     f"{path}: {key!r} has {dset.shape[1]} time bins but its stimulus {source.label} has "
                     f"{source.n_frames} frames; expected one response bin per stimulus frame"
                 )
             sources[name] = source
         info_node = h5.get(SESSION_INFO_GROUP)
         if info_node is not None and not isinstance(info_node, h5py.Group):
-            raise ValueError(f"{path}: {SESSION_INFO_GROUP!r} must be a group of datasets, found a dataset")
+            raise BadDataError(f"{path}: {SESSION_INFO_GROUP!r} must be a group of datasets, found a dataset")
         info = read_session_info(info_node) if info_node is not None else {}
     return SessionLayout(path.stem, path, tuple(names), sources, int(n_neurons or 0), info)
 
@@ -267,7 +267,7 @@ def scan_folder(
     restricts the scan to these session names (file stems).
     """
     if data_dir is None:
-        raise ValueError(
+        raise BadDataError(
             "dataset 'hdf5' reads a folder of your own: pass data_dir= pointing at the folder holding "
             f"{STIMULUS_FOLDER}/ and the <session>.h5 files (write an example with `openretina-data create-data "
             "DIR`)"
@@ -285,7 +285,7 @@ def scan_folder(
         wanted = list(sessions)
         unknown = sorted(set(wanted) - set(files))
         if unknown:
-            raise ValueError(f"{root}: no session file for {unknown}; sessions are {sorted(files)}")
+            raise BadDataError(f"{root}: no session file for {unknown}; sessions are {sorted(files)}")
         files = {s: files[s] for s in sorted(set(wanted))}
     folder = root / STIMULUS_FOLDER
     shared_files = (

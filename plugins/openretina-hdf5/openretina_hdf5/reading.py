@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from attrs import define
 
-from openretina_core import BadFileError
+from openretina_core import BadDataError, BadFileError
 from openretina_core.data import (
     MoviesTrainTestSplit,
     ResponsesTrainTestSplit,
@@ -73,7 +73,7 @@ class MovieBuilder:
 
     def __init__(self, input_shape: tuple[int, int, int], norm_mean: float, norm_std: float) -> None:
         if not norm_std > 0:
-            raise ValueError(f"norm_std must be positive, received {norm_std}")
+            raise BadDataError(f"norm_std must be positive, received {norm_std}")
         self.input_shape = input_shape
         self.norm_mean, self.norm_std = float(norm_mean), float(norm_std)
         self._sequences: dict[tuple[tuple[str, str | None], ...], np.ndarray] = {}
@@ -122,7 +122,9 @@ class MovieBuilder:
                         norm_std=self.norm_std,
                     )
             except ValueError as exc:
-                raise ValueError(f"session {session.name!r}: {exc}{self._non_finite(train, tests)}") from exc
+                raise BadDataError(
+                    f"session {session.name!r}: {exc}{self._non_finite(train, tests)}"
+                ) from exc
             self._containers[key] = container
         return self._containers[key]
 
@@ -174,7 +176,7 @@ def check_test_names(layout: FolderLayout, test_names: Iterable[str]) -> list[st
     names = sorted(set(test_names))
     unknown = [n for n in names if n not in layout.stimulus_names]
     if unknown:
-        raise ValueError(
+        raise BadDataError(
             f"{layout.data_dir}: test_names {unknown} match no stimulus with responses; the stimuli are "
             f"{layout.stimulus_names}"
         )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from openretina_core import BadDataError
 from openretina_core.data import (
     DataLoaders,
     MovieDataset,
@@ -47,11 +48,11 @@ def presentation_orders(movies: MoviesTrainTestSplit, num_clips: int) -> np.ndar
         return np.arange(num_clips, dtype=np.int64)[:, None]
     orders = np.asarray(movies.random_sequences, dtype=np.int64)
     if orders.shape[0] != num_clips:
-        raise ValueError(f"random_sequences: expected ({num_clips}, n_sequences), received {orders.shape}")
+        raise BadDataError(f"random_sequences: expected ({num_clips}, n_sequences), received {orders.shape}")
     expected = np.arange(num_clips)
     for column in range(orders.shape[1]):
         if not np.array_equal(np.sort(orders[:, column]), expected):
-            raise ValueError(
+            raise BadDataError(
                 f"random_sequences column {column} is not a permutation of the clips 0..{num_clips - 1}"
             )
     return orders
@@ -62,13 +63,13 @@ def _sequence_column(session: str, kwargs: Mapping[str, Any], n_sequences: int) 
     if column is None:
         if n_sequences == 1:
             return 0
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r} has no scan_sequence_idx but the movie has {n_sequences} clip orders; "
             f"set session_kwargs['scan_sequence_idx']"
         )
     column = int(column)
     if not 0 <= column < n_sequences:
-        raise ValueError(f"session {session!r}: scan_sequence_idx {column} outside [0, {n_sequences})")
+        raise BadDataError(f"session {session!r}: scan_sequence_idx {column} outside [0, {n_sequences})")
     return column
 
 
@@ -157,14 +158,14 @@ def natmov_dataloaders_v2(
         )
     stim_ids = {r.stim_id for r in neuron_data_dictionary.values()}
     if stim_ids - {c.NATURAL_STIM_ID}:
-        raise ValueError(
+        raise BadDataError(
             f"natmov_dataloaders_v2 needs natural-movie responses; found stim_id(s) {sorted(map(str, stim_ids))}"
         )
     if not neuron_data_dictionary:
-        raise ValueError("neuron_data_dictionary is empty (every field was filtered out?)")
+        raise BadDataError("neuron_data_dictionary is empty (every field was filtered out?)")
     movies = movies_dictionary
     if movies.train.shape[1] != num_clips * clip_length:
-        raise ValueError(
+        raise BadDataError(
             f"train movie has {movies.train.shape[1]} frames, expected {num_clips} clips x {clip_length} frames"
         )
     if c.TEST_NAME not in movies.test_dict:
@@ -302,7 +303,7 @@ def get_hoefling_dataloaders(
     from openretina_hoefling_2024.stimuli import get_all_movies
 
     if response_type != c.NATURAL_STIM_ID:
-        raise ValueError(
+        raise BadDataError(
             f"dataloaders exist for the natural movie only (response_type='natural'), got {response_type!r}: no "
             f"chirp or moving-bar movie is published with this dataset. Load those responses into containers "
             f"with get_all_responses(response_type={response_type!r})."
@@ -403,7 +404,7 @@ def _prepared(
             version=STORE_VERSION,
         )
         if response is None or movies is None:
-            raise ValueError(f"{response_file}: the prepared field {session!r} has no responses")
+            raise BadDataError(f"{response_file}: the prepared field {session!r} has no responses")
         responses[session] = response
     assert movies is not None
     return movies, responses

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from openretina_core import BadDataError
 from openretina_hoefling_2024 import constants as c
 
 logger = logging.getLogger(__name__)
@@ -30,5 +31,5 @@ def effective_eye(session: str, recorded: str | None) -> str:
         logger.warning("session %s records no eye; assuming %r", session, c.DEFAULT_EYE)
         return c.DEFAULT_EYE
     if recorded not in EYES:
-        raise ValueError(f"session {session!r}: eye must be one of {EYES}, received {recorded!r}")
+        raise BadDataError(f"session {session!r}: eye must be one of {EYES}, received {recorded!r}")
     return recorded

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from openretina_core import BadDataError
 from openretina_hoefling_2024 import constants as c
 
 
@@ -27,7 +28,7 @@ def _search(
     if folder.is_dir():
         inside = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
         if len(inside) > 1:
-            raise ValueError(f"{what}: expected one file in {folder}, found {[str(p) for p in inside]}")
+            raise BadDataError(f"{what}: expected one file in {folder}, found {[str(p) for p in inside]}")
         if inside:
             return inside[0], looked
     for candidate in flat:
@@ -91,7 +92,7 @@ def locate_stimulus(
 ) -> Path:
     """The stimulus pickle for ``resolution`` ("18x16" or "72x64")."""
     if resolution not in c.STIMULUS_FILES:
-        raise ValueError(f"resolution must be one of {list(c.STIMULUS_FILES)}, got {resolution!r}")
+        raise BadDataError(f"resolution must be one of {list(c.STIMULUS_FILES)}, got {resolution!r}")
     return _locate(
         c.STIMULUS_FILES[resolution],
         c.PICKLE_SUFFIXES,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
+from openretina_core import BadDataError
 from openretina_hoefling_2024 import constants as c
 
 
@@ -39,7 +40,7 @@ class QualityFilter:
 
     def __attrs_post_init__(self) -> None:
         if self.qi_logic not in ("and", "or"):
-            raise ValueError(f"qi_logic must be 'and' or 'or', got {self.qi_logic!r}")
+            raise BadDataError(f"qi_logic must be 'and' or 'or', got {self.qi_logic!r}")
 
     def needed_keys(self) -> tuple[str, ...]:
         """Per-ROI keys the filter reads (so only those are loaded)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_core.data import MissingKeyError, check_finite, check_real_dtype
 from openretina_hoefling_2024 import constants as c
 
@@ -25,7 +26,7 @@ def _as_text(value: Any) -> str | None:
         return None
     if isinstance(value, np.ndarray):
         if value.size != 1:
-            raise ValueError(f"expected one string, received an array of shape {value.shape}")
+            raise BadDataError(f"expected one string, received an array of shape {value.shape}")
         value = value.reshape(-1)[0]
     if isinstance(value, (bytes, np.bytes_)):
         value = value.decode("utf-8")
@@ -75,7 +76,7 @@ class FieldReader:
         array = self.numeric(key, self.require(key, purpose))
         axis = c.ROI_AXIS[kind]
         if array.ndim == 0 or array.shape[axis] != n_rois:
-            raise ValueError(
+            raise BadDataError(
                 f"{self.path}: session {self.session!r}, key {key!r}: expected {n_rois} ROIs along axis "
                 f"{axis}, received shape {array.shape}"
             )
@@ -110,7 +111,7 @@ class FieldReader:
         key = self.trace_keys(response_type, trace_type)[0]
         shape = self.group[key].shape
         if len(shape) != 2:
-            raise ValueError(
+            raise BadDataError(
                 f"{self.path}: session {self.session!r}, key {key!r}: expected (n_rois, T), got {shape}"
             )
         return int(shape[c.ROI_AXIS["traces"]])
@@ -124,7 +125,7 @@ class FieldReader:
         check_finite(traces, self.path, f"{self.session}/{keys[0]}", allow_nan=True)
         if len(arrays) == 2:  # detrended: raw minus smoothed
             if arrays[1].shape != traces.shape:
-                raise ValueError(
+                raise BadDataError(
                     f"{self.path}: session {self.session!r}: {keys[0]} {arrays[0].shape} and {keys[1]} "
                     f"{arrays[1].shape} differ in shape"
                 )
@@ -141,7 +142,7 @@ class FieldReader:
         if self.has(times_key):
             times = self._roi_array(times_key, "traces_times", n_rois, "sample times")[keep]
             if times.ndim != 2 or times.shape[1] != n_samples:
-                raise ValueError(
+                raise BadDataError(
                     f"{self.path}: session {self.session!r}, key {times_key!r}: expected ({n_rois}, {n_samples}), "
                     f"received {times.shape}"
                 )
@@ -160,7 +161,7 @@ class FieldReader:
             if values.size == 1:
                 values = np.repeat(values, n_rois)
             if values.size != n_rois:
-                raise ValueError(
+                raise BadDataError(
                     f"{self.path}: session {self.session!r}, key {key!r}: expected 1 or {n_rois} values "
                     f"({kind} per ROI), received {values.size}"
                 )
@@ -183,7 +184,7 @@ class FieldReader:
         )
         if triggers.ndim == 2:
             if n_rois is not None and triggers.shape[0] not in (1, n_rois):
-                raise ValueError(
+                raise BadDataError(
                     f"{self.path}: session {self.session!r}, key {key!r}: expected (n_rois={n_rois}, "
                     f"n_triggers) (one row per ROI) or (1, n_triggers), received {triggers.shape}"
                 )
@@ -201,7 +202,7 @@ class FieldReader:
                         spread,
                     )
         if triggers.ndim != 1 or triggers.size == 0:
-            raise ValueError(
+            raise BadDataError(
                 f"{self.path}: session {self.session!r}, key {key!r}: no trigger times ({triggers.shape})"
             )
         return triggers
@@ -225,7 +226,7 @@ class FieldReader:
             return None
         array = np.asarray(value).reshape(-1)
         if array.size != 1:
-            raise ValueError(
+            raise BadDataError(
                 f"{self.path}: session {self.session!r}: scan_sequence_idx has shape {np.shape(value)}"
             )
         return int(array[0])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_core.data import ResponsesTrainTestSplit
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.errata import effective_eye
@@ -37,7 +38,7 @@ def row_std(block: np.ndarray) -> np.ndarray:
 def _check_frames(n_frames: int, session: str) -> None:
     expected = c.NATURAL_TRIGGERS * c.CLIP_LENGTH
     if n_frames != expected:
-        raise ValueError(
+        raise BadDataError(
             f"session {session!r}: the natural movie gives {n_frames} frames ({n_frames // c.CLIP_LENGTH} "
             f"triggers), expected {expected} ({c.NATURAL_TRIGGERS} triggers of {c.CLIP_LENGTH} frames)"
         )
@@ -157,9 +158,9 @@ def load_responses(
     from openretina_core.files import progress_enabled
 
     if response_type not in c.RESPONSE_TYPES:
-        raise ValueError(f"response_type must be one of {c.RESPONSE_TYPES}, got {response_type!r}")
+        raise BadDataError(f"response_type must be one of {c.RESPONSE_TYPES}, got {response_type!r}")
     if trace_type not in c.TRACE_TYPES:
-        raise ValueError(f"trace_type must be one of {c.TRACE_TYPES}, got {trace_type!r}")
+        raise BadDataError(f"trace_type must be one of {c.TRACE_TYPES}, got {trace_type!r}")
     quality = quality if quality is not None else QualityFilter()
     path = Path(path)
     result: dict[str, ResponsesTrainTestSplit] = {}

@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_hoefling_2024 import constants as c
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def roi_centroids(roi_mask: np.ndarray, roi_ids: np.ndarray) -> np.ndarray:
     labels = -np.rint(np.asarray(roi_mask, dtype=np.float64)).astype(np.int64)
     ids = np.asarray(roi_ids).reshape(-1).astype(np.int64)
     if labels.ndim != 2:
-        raise ValueError(f"roi_mask: expected a 2-D image, received shape {labels.shape}")
+        raise BadDataError(f"roi_mask: expected a 2-D image, received shape {labels.shape}")
     grid = np.indices(labels.shape)
     yy, xx = grid[0], grid[1]
     inside = labels > 0

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from openretina_core import BadFileError
+from openretina_core import BadDataError, BadFileError
 from openretina_core.data import (
     MissingKeyError,
     MoviesTrainTestSplit,
@@ -43,7 +43,7 @@ def _movie_stat(stats: Any, key: str) -> float | None:
 def _check_movie(name: str, movie: Any, source: Path) -> np.ndarray:
     if not isinstance(movie, np.ndarray) or movie.ndim != 4:
         shape = getattr(movie, "shape", type(movie).__name__)
-        raise ValueError(
+        raise BadDataError(
             f"{source}: key {name!r}: expected an array (channels, time, height, width), got {shape}"
         )
     check_real_dtype(movie.dtype, source, name)  # complex would lose its imaginary part in float32
@@ -63,7 +63,7 @@ def _time_major(content: Mapping[str, Any], source: Path) -> tuple[np.ndarray, i
     train = _check_movie("train", content["train"], source)
     test = _check_movie("test", content["test"], source)
     if train.shape[0] != test.shape[0] or train.shape[2:] != test.shape[2:]:
-        raise ValueError(
+        raise BadDataError(
             f"{source}: train {train.shape} and test {test.shape} differ in channels or height x width"
         )
     channels, t_train, height, width = train.shape

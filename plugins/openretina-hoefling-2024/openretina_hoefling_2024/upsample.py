@@ -14,6 +14,7 @@ from typing import cast
 
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_hoefling_2024 import constants as c
 
 
@@ -70,7 +71,7 @@ class _Positions:
             t0 = np.broadcast_to(np.asarray(times[0], dtype=np.float64).reshape(-1), (n_rows,))
             dt = np.broadcast_to(np.asarray(times[1], dtype=np.float64).reshape(-1), (n_rows,))
             if not np.all(dt > 0):
-                raise ValueError(f"sample intervals must be positive, got {np.unique(dt)[:5]}")
+                raise BadDataError(f"sample intervals must be positive, got {np.unique(dt)[:5]}")
             grid: tuple[np.ndarray, np.ndarray] | None = (t0, dt)
         else:
             stored = np.asarray(times)
@@ -140,7 +141,7 @@ def iter_interpolated(
     n_rows, n_samples = values.shape
     targets = np.asarray(targets, dtype=np.float64).reshape(-1)
     if not isinstance(times, tuple) and np.shape(times) != values.shape:
-        raise ValueError(f"sample times {np.shape(times)} and traces {values.shape} differ in shape")
+        raise BadDataError(f"sample times {np.shape(times)} and traces {values.shape} differ in shape")
     if n_rows == 0:
         return
     if n_samples == 1:

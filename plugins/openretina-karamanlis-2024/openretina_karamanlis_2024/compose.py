@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from attrs import define
 
+from openretina_core import BadDataError
 from openretina_karamanlis_2024.constants import DEFAULT_TARGET_SIZE, FIXATION_SCREEN_PIXEL, SCREEN_SHAPE
 from openretina_karamanlis_2024.resize import TILE, AxisPlan, axis_resize, resize_operator
 
@@ -101,7 +102,7 @@ class FixationComposer:
     ) -> None:
         height, width = (int(v) for v in target_size)
         if height < 1 or width < 1:
-            raise ValueError(f"target_size must be two positive integers, got {tuple(target_size)}")
+            raise BadDataError(f"target_size must be two positive integers, got {tuple(target_size)}")
         self.target_size = (height, width)
         self.screen_shape = (int(screen_shape[0]), int(screen_shape[1]))
         self.fixation_pixel = (int(fixation_pixel[0]), int(fixation_pixel[1]))
@@ -135,9 +136,9 @@ class FixationComposer:
         """
         fix = np.asarray(fixations, dtype=np.float64)
         if fix.ndim != 2 or fix.shape[1] != 3:
-            raise ValueError(f"{where}: expected (frames, 3) fixations (image, x, y), received {fix.shape}")
+            raise BadDataError(f"{where}: expected (frames, 3) fixations (image, x, y), received {fix.shape}")
         if not np.isfinite(fix).all():
-            raise ValueError(f"{where}: fixations contain NaN or infinite values")
+            raise BadDataError(f"{where}: fixations contain NaN or infinite values")
         rounded = np.rint(fix)
         if not np.allclose(rounded, fix, atol=1e-6):
             logger.warning("%s: fixations are not integers; rounding them to the nearest pixel", where)
@@ -145,7 +146,7 @@ class FixationComposer:
         bad = (out[:, 0] < 1) | (out[:, 0] > n_images)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise ValueError(
+            raise BadDataError(
                 f"{where}: image index {out[first, 0]} at frame {first} is outside 1..{n_images} "
                 f"(the ensemble has {n_images} images)"
             )
@@ -173,7 +174,9 @@ class FixationComposer:
         from openretina_core.files import progress_enabled
 
         if len(images.shape) != 3:
-            raise ValueError(f"{where}: images must be (n_img, Nx, Ny), received shape {tuple(images.shape)}")
+            raise BadDataError(
+                f"{where}: images must be (n_img, Nx, Ny), received shape {tuple(images.shape)}"
+            )
         n_images, nx, ny = (int(v) for v in images.shape)
         shifts = self.shifts(fixations, n_images, where)
         n_frames = shifts.shape[0]
@@ -181,7 +184,7 @@ class FixationComposer:
         if out is None:
             out = np.empty((n_frames, height, width), dtype=np.float32)
         if out.shape != (n_frames, height, width) or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise ValueError(
+            raise BadDataError(
                 f"out: expected a C-contiguous float32 array {(n_frames, height, width)}, "
                 f"received {out.dtype} {out.shape}"
             )

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from attrs import define
 
-from openretina_core import BadArchiveError
+from openretina_core import BadArchiveError, BadDataError
 from openretina_karamanlis_2024.constants import (
     DATASET_ID,
     EXTRACTED_DIR,
@@ -67,7 +67,7 @@ class SessionFile:
 
 def check_species(species: str) -> str:
     if species not in SPECIES:
-        raise ValueError(f"species must be one of {list(SPECIES)}, got {species!r}")
+        raise BadDataError(f"species must be one of {list(SPECIES)}, got {species!r}")
     return species
 
 
@@ -80,7 +80,7 @@ def check_stim_type(stim_type: str) -> str:
             f" ({stim_type!r} files are published but hold other fields than the fixation-movie keys this loader "
             f"reads; they are not supported)"
         )
-    raise ValueError(f"stim_type must be one of {list(STIM_TYPES)}, got {stim_type!r}{hint}")
+    raise BadDataError(f"stim_type must be one of {list(STIM_TYPES)}, got {stim_type!r}{hint}")
 
 
 def session_species(name: str) -> str | None:
@@ -177,7 +177,7 @@ def locate_file(
 
 def _check_count(session: str, matches: list[str], stim_type: str, where: Path) -> bool:
     if len(matches) > 1:
-        raise ValueError(
+        raise BadDataError(
             f"{DATASET_ID}: session {session!r} has {len(matches)} files ending in '{stim_type}{FILE_SUFFIX}' "
             f"in '{where}': {matches}. Keep one of them."
         )
@@ -208,7 +208,7 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
     target = folder / token[:16] / PurePosixPath(member).name
     members = {m.source.filename: m for m in list_members(archive, archive.stem) if m.kind == "file"}
     if member not in members:
-        raise ValueError(f"{archive}: member {member!r} is not a regular file")
+        raise BadDataError(f"{archive}: member {member!r} is not a regular file")
     expected = members[member].size
     if target.is_file() and target.stat().st_size == expected:
         return target
@@ -219,7 +219,7 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
         with zipfile.ZipFile(archive) as zf, zf.open(member) as source, open(partial, "wb") as sink:
             shutil.copyfileobj(source, sink, length=1 << 20)
         if partial.stat().st_size != expected:
-            raise ValueError(
+            raise BadDataError(
                 f"{archive}: member {member!r} extracted to {partial.stat().st_size} bytes, expected {expected}"
             )
         os.replace(partial, target)

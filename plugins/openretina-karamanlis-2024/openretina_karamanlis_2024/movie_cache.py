@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_karamanlis_2024.constants import DATASET_ID
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def movie_stats(movie: np.ndarray) -> tuple[float, float]:
 
 def normalize_in_place(movies: list[np.ndarray], mean: float, std: float) -> None:
     if not std > 0:
-        raise ValueError("cannot normalise a constant movie (train std is 0)")
+        raise BadDataError("cannot normalise a constant movie (train std is 0)")
     for movie in movies:
         flat = movie.reshape(-1)
         step = _CHUNK_BYTES // 4

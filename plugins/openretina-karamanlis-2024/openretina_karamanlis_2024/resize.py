@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from attrs import define
 
+from openretina_core import BadDataError
+
 TILE = 64  # output samples per banded-matrix tile: large enough for BLAS, small enough to waste little
 
 
@@ -59,7 +61,7 @@ def axis_resize(n_in: int, n_out: int) -> AxisResize:
     operator = resize_operator(n_in, n_out)
     nonzero = operator != 0
     if not nonzero.any(axis=1).all():
-        raise ValueError(f"resize {n_in} -> {n_out}: some output has no input weight")
+        raise BadDataError(f"resize {n_in} -> {n_out}: some output has no input weight")
     starts = nonzero.argmax(axis=1)
     ends = n_in - nonzero[:, ::-1].argmax(axis=1)
     length = int((ends - starts).max())

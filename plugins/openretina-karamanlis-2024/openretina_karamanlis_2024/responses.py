@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_core.data import ResponsesTrainTestSplit, check_finite, check_real_dtype
 from openretina_karamanlis_2024.constants import FRAME_RATE_HZ, KEY_FROZEN_BIN, KEY_RUNNING_BIN, TEST_NAME
 from openretina_karamanlis_2024.layout import SessionFile, default_extract_root, find_session_files
@@ -28,7 +29,7 @@ def _bins(dataset: Any, what: str, path: Any) -> np.ndarray:
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: {what} has shape {dataset.shape}, expected (blocks or trials, time, neurons)"
         )
     return check_finite(array, path, what, allow_nan=True)  # NaN: the loaders' nan_policy
@@ -40,12 +41,12 @@ def load_session_responses(
     """Train ``(N, blocks*T)`` (blocks concatenated in file order), test ``(N, T_test)`` = the mean of the
     per-trial ``(trials, N, T_test)``; all divided by ``fr_normalization`` (1.0: spike counts per frame)."""
     if not fr_normalization > 0:
-        raise ValueError(f"fr_normalization must be positive, got {fr_normalization}")
+        raise BadDataError(f"fr_normalization must be positive, got {fr_normalization}")
     with open_mat(file.path) as handle:
         running = _bins(read_key(handle, KEY_RUNNING_BIN, file.path), KEY_RUNNING_BIN, file.path)
         frozen = _bins(read_key(handle, KEY_FROZEN_BIN, file.path), KEY_FROZEN_BIN, file.path)
     if running.shape[2] != frozen.shape[2]:
-        raise ValueError(
+        raise BadDataError(
             f"{file.path}: {KEY_RUNNING_BIN} has {running.shape[2]} neurons but {KEY_FROZEN_BIN} has "
             f"{frozen.shape[2]}"
         )

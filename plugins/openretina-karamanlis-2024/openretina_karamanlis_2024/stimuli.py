@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from openretina_core import BadDataError
 from openretina_core.data import (
     MissingKeyError,
     MoviesTrainTestSplit,
@@ -66,7 +67,7 @@ def _fixations(dataset: Any, blocks: bool, path: Path) -> np.ndarray:
     if array.ndim == 1 and array.shape[0] == 3:
         array = array[None]
     if array.ndim not in (2, 3) or array.shape[-1] != 3 or (array.ndim == 3 and not blocks):
-        raise ValueError(f"{path}: {dataset.name.lstrip('/')} has shape {array.shape}, expected {expected}")
+        raise BadDataError(f"{path}: {dataset.name.lstrip('/')} has shape {array.shape}, expected {expected}")
     return array.reshape(-1, 3)
 
 
@@ -74,7 +75,7 @@ def _images(dataset: Any, path: Path) -> Any:
     if dataset.ndim == 2:  # a single image: MATLAB dropped the trailing n_img axis
         return np.asarray(dataset[()])[None]
     if dataset.ndim != 3:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: {dataset.name.lstrip('/')} has shape {dataset.shape}, expected (n_img, Nx, Ny)"
         )
     return dataset

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from openretina_core import BadDataError
 from openretina_core.data import (
     DataLoaders,
     MoviesTrainTestSplit,
@@ -164,7 +165,7 @@ def _prepared_sessions(
             INFO.id, session, params=params, sources=[path], read=read, version=STORE_VERSION
         )
         if movie is None or response is None:
-            raise ValueError(f"{path}: the prepared session lacks its movies or responses")
+            raise BadDataError(f"{path}: the prepared session lacks its movies or responses")
         movies[session], responses[session] = movie, response
     return movies, responses
 

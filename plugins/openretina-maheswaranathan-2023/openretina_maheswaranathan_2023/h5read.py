@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 from attrs import define
 
-from openretina_core import BadFileError
+from openretina_core import BadDataError, BadFileError
 from openretina_core.data import MissingKeyError, check_finite, check_real_dtype
 from openretina_maheswaranathan_2023.constants import READ_BLOCK_BYTES
 
@@ -115,7 +115,9 @@ def read_movie(dset: h5py.Dataset, path: Path, *, moments: bool) -> tuple[np.nda
     """
     check_numeric(dset, path)
     if dset.ndim != 3:
-        raise ValueError(f"{path}: key {dset.name!r} has shape {dset.shape}; expected (time, height, width)")
+        raise BadDataError(
+            f"{path}: key {dset.name!r} has shape {dset.shape}; expected (time, height, width)"
+        )
     n_frames, height, width = (int(s) for s in dset.shape)
     buffer = np.empty((n_frames, 1, height, width), dtype=np.float32)
     target = buffer.reshape(n_frames, height, width)  # a view: reads land in the buffer itself
@@ -144,7 +146,7 @@ def read_movie(dset: h5py.Dataset, path: Path, *, moments: bool) -> tuple[np.nda
 def normalize_in_place(movie: np.ndarray, mean: float, std: float) -> None:
     """``movie = (movie - mean) / std`` block by block (cache-friendly; no temporary beyond one block)."""
     if not std > 0:
-        raise ValueError(f"cannot z-score a constant movie (std {std})")
+        raise BadDataError(f"cannot z-score a constant movie (std {std})")
     n_frames = movie.shape[0]
     frame_bytes = int(np.prod(movie.shape[1:])) * movie.itemsize
     m, s = np.float32(mean), np.float32(std)

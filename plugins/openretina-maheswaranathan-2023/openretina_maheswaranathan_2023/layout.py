@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from openretina_core import BadDataError
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
     GANGLION_DIR,
@@ -19,13 +20,13 @@ logger = logging.getLogger(__name__)
 
 def check_stim_type(stim_type: str) -> str:
     if stim_type not in STIM_TYPES:
-        raise ValueError(f"stim_type must be one of {list(STIM_TYPES)}, got {stim_type!r}")
+        raise BadDataError(f"stim_type must be one of {list(STIM_TYPES)}, got {stim_type!r}")
     return stim_type
 
 
 def check_response_type(response_type: str) -> str:
     if response_type not in RESPONSE_TYPES:
-        raise ValueError(f"response_type must be one of {list(RESPONSE_TYPES)}, got {response_type!r}")
+        raise BadDataError(f"response_type must be one of {list(RESPONSE_TYPES)}, got {response_type!r}")
     return response_type
 
 
@@ -88,7 +89,7 @@ def find_session_files(
     wanted = [str(s) for s in ([sessions] if isinstance(sessions, str) else sessions)]
     unknown = [s for s in wanted if s not in found]
     if unknown:
-        raise ValueError(
+        raise BadDataError(
             f"unknown session(s) {unknown} for stim_type {stim_type!r} in {str(folder)!r}; "
             f"available: {sorted(found)}"
         )

@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from openretina_core import BadDataError
 from openretina_core.data import ResponsesTrainTestSplit, open_hdf5
 from openretina_maheswaranathan_2023.constants import (
     DEFAULT_RESPONSE_TYPE,
@@ -59,7 +60,7 @@ def fit_time_axis(
             extra,
         )
         return np.ascontiguousarray(array[..., :n_frames]), extra
-    raise ValueError(
+    raise BadDataError(
         f"{path}: key {key!r} has {n_bins} time bins but {stimulus_key!r} has {n_frames} frames; expected "
         f"{n_frames} (or {n_frames + MAX_EXTRA_RESPONSE_BINS}, trimmed)"
     )
@@ -91,7 +92,7 @@ def read_repeats(
     if response_type in group:
         repeats = read_array(require_dataset(h5, key, path), path, fr_normalization)
         if repeats.ndim != 3 or repeats.shape[1] != n_cells:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: key {key!r} has shape {repeats.shape}; expected (repeats, {n_cells}, time)"
             )
         return repeats, key
@@ -106,7 +107,7 @@ def read_repeats(
         )
         return None, None
     if len(cells) != n_cells:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: {TEST_REPEATS_GROUP!r} holds {len(cells)} cellNN datasets but the responses have "
             f"{n_cells} cells"
         )
@@ -116,7 +117,7 @@ def read_repeats(
         cell_key = f"{TEST_REPEATS_GROUP}/{name}"
         dset = require_dataset(h5, cell_key, path)
         if dset.ndim != 2 or dset.shape != first.shape:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: key {cell_key!r} has shape {dset.shape}; expected (repeats, time) = {first.shape} "
                 f"like {first.name!r}"
             )
@@ -142,7 +143,7 @@ def load_responses_for_session(
     """Read one session file's train/test responses (and repeats), divided by ``fr_normalization``."""
     check_response_type(response_type)
     if not fr_normalization > 0:
-        raise ValueError(f"fr_normalization must be a positive number, got {fr_normalization!r}")
+        raise BadDataError(f"fr_normalization must be a positive number, got {fr_normalization!r}")
     path = Path(path)
     session = session or path.parent.name
     with open_hdf5(path, SESSION_FILE_EXPECTED) as h5:
@@ -154,9 +155,9 @@ def load_responses_for_session(
         test = read_array(require_dataset(h5, test_key, path), path, fr_normalization)
         for key, array in ((train_key, train), (test_key, test)):
             if array.ndim != 2:
-                raise ValueError(f"{path}: key {key!r} has shape {array.shape}; expected (cells, time)")
+                raise BadDataError(f"{path}: key {key!r} has shape {array.shape}; expected (cells, time)")
         if test.shape[0] != train.shape[0]:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: key {test_key!r} has {test.shape[0]} cells but {train_key!r} has {train.shape[0]}"
             )
         repeats, repeats_key = read_repeats(h5, path, response_type, train.shape[0], fr_normalization)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from openretina_core import BadDataError
 from openretina_core.data import MoviesTrainTestSplit, check_movie_moments, open_hdf5
 from openretina_maheswaranathan_2023.constants import (
     DEFAULT_STIM_TYPE,
@@ -36,7 +37,7 @@ def load_stimuli_for_session(
         )
         test, _ = read_movie(require_dataset(h5, TEST_STIMULUS_KEY, path), path, moments=False)
     if train.shape[2:] != test.shape[2:]:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: {TEST_STIMULUS_KEY!r} frames are {test.shape[2:]} but {TRAIN_STIMULUS_KEY!r} frames "
             f"are {train.shape[2:]}"
         )
