@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from openretina_core import BadDataError
 from openretina_goldin_2022.constants import (
     DATASET_ID,
     HF_FOLDER_URL,
@@ -31,7 +32,7 @@ _LETTERS = re.compile(r"[a-z]+")
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+        raise BadDataError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
 
 
@@ -49,7 +50,7 @@ def check_response_type(response_type: str) -> str:
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise BadDataError(f"split must be one of {SPLITS}, got {split!r}")
     return split
 
 
@@ -68,7 +69,7 @@ def session_species(file_name: str) -> str | None:
 def resolve_species(species: str | None, specie: str | None) -> str:
     """``species``, or openretina's spelling ``specie`` (not both, unless they agree)."""
     if specie is not None and species is not None and specie != species:
-        raise ValueError(f"species={species!r} and specie={specie!r} disagree; pass one of them")
+        raise BadDataError(f"species={species!r} and specie={specie!r} disagree; pass one of them")
     return check_species(species if species is not None else specie if specie is not None else SPECIES[0])
 
 
@@ -110,7 +111,7 @@ def find_session_files(
     wanted = [s[: -len(SESSION_SUFFIX)] if s.endswith(SESSION_SUFFIX) else s for s in wanted]
     unknown = [s for s in wanted if s not in found]
     if unknown:
-        raise ValueError(
+        raise BadDataError(
             f"unknown {species} session(s) {unknown} in {str(folder)!r}; available: {sorted(found)}"
         )
     return {s: found[s] for s in sorted(set(wanted))}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from openretina_core import BadDataError
 from openretina_core.data import DataPoint, MovieDataset, MovieSampler, make_movie_dataloader
 
 
@@ -41,22 +42,22 @@ def frame_overhead(
         else [int(f) for f in num_of_frames]
     )
     if not sizes or min(sizes) < 1:
-        raise ValueError(f"num_of_frames must be positive kernel sizes, got {num_of_frames!r}")
+        raise BadDataError(f"num_of_frames must be positive kernel sizes, got {num_of_frames!r}")
     layers = len(sizes) if num_of_layers is None else int(num_of_layers)
     if layers != len(sizes) and not (len(sizes) == 1 and layers == 1):
-        raise ValueError(
+        raise BadDataError(
             f"num_of_layers={layers} but num_of_frames={num_of_frames!r} gives {len(sizes)} kernel size(s): give "
             f"one temporal kernel size per layer, e.g. num_of_frames=[15, 11, 7]"
         )
     if int(temporal_dilation) < 1:
-        raise ValueError(f"temporal_dilation must be >= 1, got {temporal_dilation}")
+        raise BadDataError(f"temporal_dilation must be >= 1, got {temporal_dilation}")
     hidden = sizes[1:]
     if isinstance(hidden_temporal_dilation, (int, np.integer, str)):
         dilations = [int(hidden_temporal_dilation)] * len(hidden)
     else:
         dilations = [int(d) for d in hidden_temporal_dilation]
     if len(dilations) != len(hidden) or any(d < 1 for d in dilations):
-        raise ValueError(
+        raise BadDataError(
             f"hidden_temporal_dilation={hidden_temporal_dilation!r} must be one positive dilation, or one per "
             f"hidden layer ({len(hidden)})"
         )
@@ -66,7 +67,7 @@ def frame_overhead(
 def chunks_per_trial(frames: int, chunk: int, overhead: int, extra_frame: int = 0) -> int:
     """How many samples a trial of ``frames`` frames gives (``floor((T - overhead - extra_frame) / chunk)``)."""
     if chunk < 1:
-        raise ValueError(f"time_chunk_size must be >= 1, got {chunk}")
+        raise BadDataError(f"time_chunk_size must be >= 1, got {chunk}")
     return max(0, (int(frames) - int(overhead) - int(extra_frame)) // int(chunk))
 
 
@@ -115,7 +116,7 @@ class TrialBlockSampler(MovieSampler):
     def __init__(self, starts: np.ndarray, block: int, chunk_size: int, sequence_length: int, **kwargs: Any):
         super().__init__(starts, chunk_size, sequence_length, shuffle=True, shift="none", **kwargs)
         if block < 1 or len(self.starts) % block:
-            raise ValueError(f"{len(self.starts)} starts do not form blocks of {block}")
+            raise BadDataError(f"{len(self.starts)} starts do not form blocks of {block}")
         self.block = int(block)
 
     def epoch_starts(self, epoch: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from openretina_core import BadDataError
 from openretina_core.data import (
     DataLoaders,
     MovieStore,
@@ -117,12 +118,12 @@ def get_sridhar_dataloaders(
 
     check_split(split)
     if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise BadDataError(f"batch_size must be positive, got {batch_size}")
     if extra_frame < 0:
-        raise ValueError(f"extra_frame must be >= 0, got {extra_frame}")
+        raise BadDataError(f"extra_frame must be >= 0, got {extra_frame}")
     overhead = frame_overhead(num_of_frames, temporal_dilation, hidden_temporal_dilation, num_of_layers)
     if len(crop) != 4:
-        raise ValueError(f"crop must be (top, bottom, left, right), got {tuple(crop)}")
+        raise BadDataError(f"crop must be (top, bottom, left, right), got {tuple(crop)}")
     top, bottom, left, right = (int(c) for c in crop)
     geometry = Geometry(
         retina_crop=(top, bottom, left, right), subsample=int(subsample), flip_imgs=bool(flip_imgs)
@@ -200,7 +201,7 @@ def get_sridhar_dataloaders(
         cleaned[session] = response_split
         fpt = int(response_split.session_kwargs["frames_per_trial"])
         if chunks_per_trial(fpt, time_chunk_size, overhead, extra_frame) < 1:
-            raise ValueError(
+            raise BadDataError(
                 f"session {session}: trials of {fpt} frames hold no sample of time_chunk_size={time_chunk_size} "
                 f"+ overhead {overhead} + extra_frame {extra_frame}"
             )
@@ -267,7 +268,7 @@ def get_sridhar_dataloaders(
         t_test = test_tm.shape[0]
         per_test = chunks_per_trial(t_test, time_chunk_size, overhead, extra_frame)
         if per_test < 1:
-            raise ValueError(f"session {session}: the test sequence of {t_test} frames holds no sample")
+            raise BadDataError(f"session {session}: the test sequence of {t_test} frames holds no sample")
         _, test_response_index, test_starts = trial_sequence(
             [0], t_test, time_chunk_size, overhead, extra_frame
         )

@@ -65,13 +65,13 @@ def read_fixations(path: str | Path) -> Fixations:
         parts = line.rstrip("\r").split(" ")
         try:
             if len(parts) < needed:
-                raise ValueError(f"{len(parts)} columns, expected at least {needed}")
+                raise BadDataError(f"{len(parts)} columns, expected at least {needed}")
             image[number] = int(float(parts[col_img]))
             center_x[number] = int(float(parts[col_x]))
             center_y[number] = int(float(parts[col_y]))
             first = parts[-1][:1]
             if first not in ("0", "1"):
-                raise ValueError(f"flip flag {parts[-1]!r} does not start with 0 or 1")
+                raise BadDataError(f"flip flag {parts[-1]!r} does not start with 0 or 1")
             flag[number] = first == "1"
         except ValueError as exc:
             raise BadDataError(
@@ -97,7 +97,7 @@ def trial_lines(
         )
     trials_arr = np.asarray(list(trials), dtype=np.int64)
     if trials_arr.size and (trials_arr.min() < 0 or trials_arr.max() >= n_trials):
-        raise ValueError(f"trial indices {trials_arr.tolist()} outside [0, {n_trials})")
+        raise BadDataError(f"trial indices {trials_arr.tolist()} outside [0, {n_trials})")
     test = np.arange(test_frames, dtype=np.int64)
     train = (test_frames + trials_arr[:, None] * frames_per_trial + np.arange(frames_per_trial)).reshape(-1)
     return test, train

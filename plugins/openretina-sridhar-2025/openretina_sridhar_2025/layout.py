@@ -13,6 +13,7 @@ from pathlib import Path
 
 from attrs import define
 
+from openretina_core import BadDataError
 from openretina_sridhar_2025.constants import (
     DATASET_ID,
     EXCLUDED_CELLS,
@@ -31,7 +32,7 @@ from openretina_sridhar_2025.constants import (
 
 def check_stim_type(stim_type: str) -> str:
     if stim_type not in STIM_TYPES:
-        raise ValueError(f"stim_type must be one of {list(STIM_TYPES)}, got {stim_type!r}")
+        raise BadDataError(f"stim_type must be one of {list(STIM_TYPES)}, got {stim_type!r}")
     return stim_type
 
 
@@ -86,7 +87,7 @@ def session_files(root: Path, stim_type: str, sessions: Iterable[str] | None = N
         wanted = [str(s) for s in sessions]
         unknown = sorted(set(wanted) - set(published))
         if unknown:
-            raise ValueError(f"unknown {stim_type} session(s) {unknown}; sessions are {sorted(published)}")
+            raise BadDataError(f"unknown {stim_type} session(s) {unknown}; sessions are {sorted(published)}")
     else:
         wanted = [s for s in sorted(published) if (root / published[s]).is_file()]
         if not wanted:
@@ -128,12 +129,12 @@ def excluded_for(
         return ()
     if isinstance(excluded_cells, str):
         if excluded_cells != "published":
-            raise ValueError(
+            raise BadDataError(
                 f"excluded_cells must be 'published', a {{session: [cells]}} mapping or None, got {excluded_cells!r}"
             )
         return tuple(EXCLUDED_CELLS[stim_type].get(session, ()))
     if not isinstance(excluded_cells, Mapping):
-        raise ValueError(
+        raise BadDataError(
             f"excluded_cells must be 'published', a {{session: [cells]}} mapping or None, got {excluded_cells!r}"
         )
     return tuple(int(c) for c in excluded_cells.get(session, ()))

@@ -47,11 +47,11 @@ class Geometry:
 
     def __attrs_post_init__(self) -> None:
         if self.subsample < 1:
-            raise ValueError(f"subsample must be a positive integer, got {self.subsample}")
+            raise BadDataError(f"subsample must be a positive integer, got {self.subsample}")
         img_w, img_h = self.crop_shape
         top, bottom, left, right = self.retina_crop
         if min(self.retina_crop) < 0 or top + bottom >= img_h or left + right >= img_w:
-            raise ValueError(f"retina crop {self.retina_crop} leaves nothing of a {img_h} x {img_w} frame")
+            raise BadDataError(f"retina crop {self.retina_crop} leaves nothing of a {img_h} x {img_w} frame")
 
     @property
     def rows(self) -> np.ndarray:
@@ -85,7 +85,7 @@ class Geometry:
         bad = (image < 0) | (image >= n_images)
         if bad.any():
             line = int(lines[np.flatnonzero(bad)[0]])
-            raise ValueError(
+            raise BadDataError(
                 f"{fixations.path}, line {line + 1}: image index {int(fixations.image[line])} is outside the "
                 f"image list (0..{n_images - 1}: {n_images} '*_img_*.npy' files)"
             )
@@ -96,7 +96,7 @@ class Geometry:
             line = int(lines[np.flatnonzero(bad)[0]])
             lo_x, hi_x = img_w // 2 - self.padding, nx - img_w + img_w // 2 - self.padding
             lo_y, hi_y = img_h // 2 - self.padding, ny - img_h + img_h // 2 - self.padding
-            raise ValueError(
+            raise BadDataError(
                 f"{fixations.path}, line {line + 1}: centre ({int(fixations.center_x[line])}, "
                 f"{int(fixations.center_y[line])}) puts the {img_w} x {img_h} crop outside the padded "
                 f"{nx} x {ny} image; centres must lie in x {lo_x}..{hi_x}, y {lo_y}..{hi_y}"
@@ -195,7 +195,7 @@ def render_frames(
     """
     height, width = geometry.output_shape
     if out.shape != (len(lines), height, width) or out.dtype != np.float32:
-        raise ValueError(
+        raise BadDataError(
             f"out: expected float32 {(len(lines), height, width)}, received {out.dtype} {out.shape}"
         )
     geometry.check(fixations, len(bank), lines)

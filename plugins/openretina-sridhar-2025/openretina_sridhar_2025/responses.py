@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from attrs import define
 
+from openretina_core import BadDataError
 from openretina_sridhar_2025.constants import DATASET_ID, FIRST_TEST_REPEATS, RESPONSE_FORMAT_VERSION
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _array(
         raise KeyError(f"{path}: key {key!r} is missing; the pickle holds {sorted(map(str, data))}")
     array = np.asarray(data[key])
     if array.ndim not in ndims or array.dtype.kind not in "uifb":
-        raise ValueError(
+        raise BadDataError(
             f"{path}: {key} has shape {array.shape} and dtype {array.dtype}, expected {expected}"
         )
     return array
@@ -78,20 +79,20 @@ def select_cells(
     """Original indices of the cells kept: ``[cell_index]``, or every cell not in ``excluded``."""
     if cell_index is not None:
         if not 0 <= int(cell_index) < n_cells:
-            raise ValueError(
+            raise BadDataError(
                 f"{path}: cell_index {cell_index} is outside 0..{n_cells - 1} (session {session})"
             )
         return np.array([int(cell_index)])
     drop = np.asarray(sorted(set(int(c) for c in excluded)), dtype=np.int64)
     if drop.size and (drop.min() < 0 or drop.max() >= n_cells):
         outside = drop[(drop < 0) | (drop >= n_cells)].tolist()
-        raise ValueError(
+        raise BadDataError(
             f"{path}: excluded_cells for session {session} name cells {outside[:10]} but the file has "
             f"{n_cells} cells; pass excluded_cells={{'{session}': [...]}} for this file (or None)"
         )
     keep = np.setdiff1d(np.arange(n_cells), drop)
     if keep.size == 0:
-        raise ValueError(
+        raise BadDataError(
             f"{path}: excluded_cells removes every one of the {n_cells} cells of session {session}"
         )
     return keep
@@ -136,12 +137,12 @@ def read_responses(
         raise FileNotFoundError(f"response file {str(path)!r} of session {session} does not exist")
     data = load_pickle(path, sha256=sha256)
     if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: expected a dict of arrays, found {type(data).__name__}")
+        raise BadDataError(f"{path}: expected a dict of arrays, found {type(data).__name__}")
     train = _array(data, "train_responses", path, (3,), "(neurons, frames_per_trial, n_trials)")
     test = _array(data, "test_responses", path, (2, 3), "(neurons, T_test, repeats) or (neurons, T_test)")
     n_cells, frames_per_trial, n_trials = (int(v) for v in train.shape)
     if test.shape[0] != n_cells:
-        raise ValueError(f"{path}: test_responses has {test.shape[0]} cells, train_responses {n_cells}")
+        raise BadDataError(f"{path}: test_responses has {test.shape[0]} cells, train_responses {n_cells}")
     cells = select_cells(n_cells, session, excluded, cell_index, path)
     trials = list(range(n_trials))
     repeats: list[int] | None = list(range(test.shape[2])) if test.ndim == 3 else None
@@ -152,13 +153,13 @@ def read_responses(
         if chosen is not None:
             bad = [t for t in chosen if not 0 <= t < n_trials]
             if bad:
-                raise ValueError(
+                raise BadDataError(
                     f"{path}: trial_separation[{stimulus_seed}] names trials {bad} of {n_trials}"
                 )
             trials = chosen
             if repeats is not None:
                 if max(chosen) >= len(repeats):
-                    raise ValueError(
+                    raise BadDataError(
                         f"{path}: trial_separation[{stimulus_seed}] names repeat {max(chosen)} but the test "
                         f"responses have {len(repeats)} repeats"
                     )

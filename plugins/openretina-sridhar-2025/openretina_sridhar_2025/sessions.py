@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from openretina_core import BadDataError
 from openretina_core.data import MoviesTrainTestSplit, ResponsesTrainTestSplit
 from openretina_sridhar_2025.constants import DATASET_ID, NATURAL_MOVIE, TEST_NAME, WN_FILE
 from openretina_sridhar_2025.layout import SessionFiles
@@ -40,7 +41,7 @@ def session_movies(
     if files.stim_type == NATURAL_MOVIE:
         assert files.fixations is not None and files.images is not None
         if responses.test.shape[0] != test_frames:
-            raise ValueError(
+            raise BadDataError(
                 f"{files.responses}: test responses have {responses.test.shape[0]} bins, but the test sequence "
                 f"is the first {test_frames} lines of {files.fixations} (test_frames={test_frames})"
             )

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from attrs import define
 
+from openretina_core import BadDataError
 from openretina_sridhar_2025.constants import PAIRED_TRIALS, SPLITS
 
 _MAX_DRAWS = 10_000
@@ -49,7 +50,7 @@ class TrialSplit:
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, received {split!r}")
+        raise BadDataError(f"split must be one of {SPLITS}, received {split!r}")
     return split
 
 
@@ -76,15 +77,15 @@ def split_trials(
     check_split(split)
     n = len(original)
     if not 0.0 < train_frac <= 1.0:
-        raise ValueError(f"train_frac must lie in (0, 1], got {train_frac}")
+        raise BadDataError(f"train_frac must lie in (0, 1], got {train_frac}")
     if hard_coded is not None:
         train = np.asarray(list(hard_coded[0]), dtype=np.int64)
         validation = np.asarray(list(hard_coded[1]), dtype=np.int64)
         both = np.concatenate([train, validation])
         if both.size and (both.min() < 0 or both.max() >= n):
-            raise ValueError(f"hard_coded trials must lie in [0, {n}), got {both.tolist()}")
+            raise BadDataError(f"hard_coded trials must lie in [0, {n}), got {both.tolist()}")
         if np.intersect1d(train, validation).size:
-            raise ValueError(
+            raise BadDataError(
                 f"hard_coded train and validation share trials {np.intersect1d(train, validation)}"
             )
     else:
@@ -97,7 +98,7 @@ def split_trials(
             if not _separates_pairs(train, validation, original):
                 break
         else:
-            raise ValueError(
+            raise BadDataError(
                 f"no split of {n} trials with train_frac={train_frac} keeps the paired trials {PAIRED_TRIALS} "
                 f"together; choose another train_frac or pass hard_coded=(train, validation)"
             )
@@ -111,7 +112,7 @@ def split_trials(
         train = train[(train >= start_using_trial) & (train < stop)]
         validation = validation[(validation >= start_using_trial) & (validation < stop)]
     if len(train) == 0:
-        raise ValueError(
+        raise BadDataError(
             f"no training trials are left of {n} (train_frac={train_frac}, trial window options)"
         )
     return TrialSplit(

@@ -119,7 +119,7 @@ class TrialFiles:
 
     def __init__(self, folder: Path, maxsize: int = 1) -> None:
         if maxsize < 1:
-            raise ValueError(f"cache_maxsize must be at least 1, got {maxsize}")
+            raise BadDataError(f"cache_maxsize must be at least 1, got {maxsize}")
         self.folder = Path(folder)
         self.maxsize = int(maxsize)
         self._open: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -221,20 +221,22 @@ def white_noise_movies(
     for trial in trials:  # headers only: every trial's shape checked before anything is written
         frames = files.array(trial)
         if frames.shape[2] != frames_per_trial:
-            raise ValueError(
+            raise BadDataError(
                 f"{files.path(trial)}: {frames.shape[2]} frames, but the responses have {frames_per_trial} "
                 f"frames per trial (train_responses' time axis)"
             )
         shapes.add(frames.shape[:2])
     if test.shape[2] != test_frames:
-        raise ValueError(
+        raise BadDataError(
             f"{test_path}: {test.shape[2]} frames, but the test responses have {test_frames} bins"
         )
     if len(shapes) != 1:
-        raise ValueError(f"white-noise frames of {train_dir} and {test_dir} differ in size: {sorted(shapes)}")
+        raise BadDataError(
+            f"white-noise frames of {train_dir} and {test_dir} differ in size: {sorted(shapes)}"
+        )
     height, width = wn_output_shape(next(iter(shapes)), crop, subsample)
     if height < 1 or width < 1:
-        raise ValueError(
+        raise BadDataError(
             f"the crop {tuple(crop)} leaves nothing of the {next(iter(shapes))} white-noise frames"
         )
     movies = {"test": allocate("test", (test_frames, 1, height, width))}
