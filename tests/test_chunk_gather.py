@@ -212,11 +212,14 @@ def test_copy_threads_follows_the_faster_count(monkeypatch: pytest.MonkeyPatch) 
         policy.record(size, threads, 1.0 if threads == 2 else 3.0, 2)
     # the faster count, and the other tried now and then (3x slower: every 60 copies, 5 % of the copy time)
     assert 1 <= choices.count(1) <= 2
-    # a core is taken: the two-thread copy suddenly slows, one thread is tried on the next copy and kept
-    policy.record(size, 2, 10.0, 2)
-    assert policy.threads_for(size, 2) == 1
-    policy.record(size, 1, 3.0, 2)
-    assert [policy.threads_for(size, 2) for _ in range(3)] == [1, 1, 1]
+    # a core is taken: two-thread copies suddenly slow; one thread is tried on the next copy each time and,
+    # within a few copies (one slow copy moves an estimate at most 1.5x), kept
+    used = []
+    for _ in range(8):
+        threads = policy.threads_for(size, 2)
+        used.append(threads)
+        policy.record(size, threads, 10.0 if threads == 2 else 3.0, 2)
+    assert used[1] == 1 and used[-3:] == [1, 1, 1] and used.count(2) <= 3
     assert policy.threads_for(1 << 10, 8) == 4  # another size class keeps its own figures (untried: 4 cores)
 
 

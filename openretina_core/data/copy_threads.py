@@ -8,8 +8,11 @@ thread at every size (the parallel region waits for the thread that shares its c
 is right in both cases, so :data:`COPY_THREADS` measures: per size class (powers of two of the bytes copied) it
 keeps the recent time per byte with one thread and with the caller's thread count and uses the faster. It tries
 the other every ``explore_every`` copies of that class, or more rarely when the other is much slower (trying
-spends at most ``explore_budget`` of the copy time), and tries one thread at once when several threads in
-use suddenly slow down.
+spends at most ``explore_budget`` of the copy time; at most every ``explore_most`` copies), and tries one
+thread at once when several threads in use suddenly slow down. With both cores taken (more runnable threads
+than cores), two-thread copies were 27-290x slower than one thread, but now and then as fast as on a free
+machine, and one-thread copies are preempted now and then: the spacing of tries uses the smoothed time of
+every try, and one sample moves the estimate of the count in use at most 1.5x.
 Copies below ``small_bytes`` always use one thread (a parallel region costs more than it saves there).
 
 Only the copy runs with the chosen count: the caller's ``torch.get_num_threads()`` is restored right after
@@ -53,6 +56,7 @@ class CopyThreads:
         small_bytes: int = 64 * 1024,
         explore_every: int = 32,
         explore_budget: float = 0.05,
+        explore_most: int = 2048,
         slowdown: float = 1.6,
     ) -> None:
         self.small_bytes = small_bytes
@@ -60,9 +64,10 @@ class CopyThreads:
             explore_every  # copies of one size class between tries of the other count, at least
         )
         self.explore_budget = explore_budget
+        self.explore_most = explore_most  # ... and at most this many (a freed core is found within them)
         self.slowdown = slowdown  # the arm in use this much slower than its estimate: try the other at once
         self.enabled = True
-        # size class -> [copies, {threads: seconds per byte}]
+        # size class -> [copies since the last try, {threads: seconds per byte}, {threads: smoothed over tries}]
         self._classes: dict[int, list] = {}
         self._cap: int | None = None
         self._lock = threading.Lock()
@@ -82,15 +87,18 @@ class CopyThreads:
         entry = self._classes.get(nbytes.bit_length())
         if entry is None:
             return most
-        since, estimates = entry
+        since, estimates = entry[0], entry[1]
         if most not in estimates:
             return most
         if 1 not in estimates:
             return 1
         best, other = (1, most) if estimates[1] <= estimates[most] else (most, 1)
         # Trying the slower count costs (its time / the best's time) copies' worth: spaced so that trying
-        # spends at most ``explore_budget`` of the copy time (under heavy load two threads can be 30x slower).
-        interval = max(self.explore_every, int(estimates[other] / estimates[best] / self.explore_budget))
+        # spends at most ``explore_budget`` of the copy time (with both cores taken, two threads can be 50-150x
+        # slower). The spacing uses the smoothed time of every try, not the last one: there, two-thread copies
+        # are now and then as fast as on a free machine, and one such copy must not bring on frequent tries.
+        slower = entry[2].get(other, estimates[other]) / estimates[best]
+        interval = min(self.explore_most, max(self.explore_every, int(slower / self.explore_budget)))
         if since >= interval:
             entry[0] = 0
             return other
@@ -103,9 +111,11 @@ class CopyThreads:
         key = nbytes.bit_length()
         per_byte = seconds / nbytes
         with self._lock:
-            entry = self._classes.setdefault(key, [0, {}])
+            entry = self._classes.setdefault(key, [0, {}, {}])
             entry[0] += 1
             estimates: dict[int, float] = entry[1]
+            smoothed: dict[int, float] = entry[2]
+            smoothed[threads] = 0.5 * smoothed.get(threads, per_byte) + 0.5 * per_byte
             most = min(caller, self._cap or 1)
             other = most if threads == 1 else 1
             previous = estimates.get(threads)
@@ -113,7 +123,9 @@ class CopyThreads:
             if previous is None or not in_use:
                 estimates[threads] = per_byte  # a tried count: its old estimate is stale by definition
             else:
-                estimates[threads] = 0.5 * previous + 0.5 * per_byte
+                # a copy preempted now and then (more runnable threads than cores) must not make the count in
+                # use look slow, or tries of the other come too often: one sample moves it at most 1.5x
+                estimates[threads] = 0.5 * previous + 0.5 * min(per_byte, 2 * previous)
                 slowed = per_byte > self.slowdown * previous
                 if threads > 1 and slowed and other in estimates and estimates[threads] <= estimates[other]:
                     # several threads in use suddenly slow (a core was taken): one thread is the safe
