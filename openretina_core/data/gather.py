@@ -63,7 +63,7 @@ class BatchBufferPool:
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
         """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
-        if _STORAGE_USE_COUNT is None or like.device.type != "cpu" or get_worker_info() is not None:
+        if _STORAGE_USE_COUNT is None or not like.is_cpu or get_worker_info() is not None:
             return None
         # A buffer made under torch.inference_mode() (Lightning's evaluation) is an inference tensor, which
         # cannot be written outside it: each mode has its own buffers.
@@ -133,6 +133,7 @@ class ChunkGatherer:
         self.rest = tuple(source.shape[1:])
         self._windows: torch.Tensor | None = None
         row = int(np.prod(self.rest, dtype=np.int64))
+        self._row_bytes = row * source.element_size()
         if (
             source.is_contiguous()
             and source.shape[0] >= self.chunk
@@ -206,12 +207,12 @@ class ChunkGatherer:
         if self.reads_file:
             return self._read(whole, index)
         windows = self._windows if whole else None
-        count = len(index) if windows is not None else len(index) // self.chunk
+        count = index.shape[0] if windows is not None else index.shape[0] // self.chunk
         shape = (count * self.chunk, *self.rest)
         out = BATCH_BUFFERS.take(shape, self.source)
         if out is None:
             out = torch.empty(shape, dtype=self.source.dtype, device=self.source.device)
-        nbytes = out.numel() * out.element_size()
+        nbytes = count * self.chunk * self._row_bytes
         if windows is not None:
             COPY_THREADS.run(
                 nbytes, out.device, lambda: torch.index_select(windows, 0, index, out=out.view(count, -1))
@@ -222,7 +223,7 @@ class ChunkGatherer:
 
     def _read(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
         assert self.file_rows is not None
-        count = len(index) if whole else len(index) // self.chunk
+        count = index.shape[0] if whole else index.shape[0] // self.chunk
         shape = (count * self.chunk, *self.rest)
         out = BATCH_BUFFERS.take(shape, self.source)
         if out is None:
