@@ -143,3 +143,16 @@ def test_compute_data_info_checks_consistency(caplog) -> None:
     movies["b"] = MoviesTrainTestSplit(np.zeros((1, 10, 3, 4)))
     with pytest.raises(ValueError, match="different input shapes"):
         compute_data_info(responses, movies)
+
+
+def test_zscore_in_place_works_block_by_block_and_refuses_a_constant_movie(monkeypatch) -> None:
+    from openretina_core import BadDataError
+    from openretina_core.data import normalize, zscore_in_place
+
+    monkeypatch.setattr(normalize, "_BLOCK_BYTES", 3 * 4 * 4)  # blocks of 3 rows of (2, 2) float32
+    movie = np.arange(40, dtype=np.float32).reshape(10, 2, 2)
+    expected = (movie - 5.0) / 2.0
+    zscore_in_place(movie, 5.0, 2.0)
+    np.testing.assert_allclose(movie, expected)
+    with pytest.raises(BadDataError, match="constant movie"):
+        zscore_in_place(movie, 0.0, 0.0)

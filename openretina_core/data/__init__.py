@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from openretina_core.data.cyclers import LongCycler, ShortCycler, cycle, iter_batches
     from openretina_core.data.data_info import DatasetStatistics, compute_data_info, get_n_neurons_per_session
     from openretina_core.data.device import DeviceDataLoader, resolve_device, to_device
+    from openretina_core.data.h5blocks import (
+        RunningMoments,
+        frame_blocks,
+        read_float32,
+        read_frames,
+        require_dataset,
+    )
     from openretina_core.data.loaders import (
         NAN_POLICIES,
         DataLoaders,
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
     from openretina_core.data.normalize import (
         movie_statistics,
         normalize_train_test_movies,
+        zscore_in_place,
         zscore_movies_in_place,
     )
     from openretina_core.data.reading import MissingKeyError, UnreadableFileError, load_npy, open_hdf5
@@ -63,6 +71,9 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    **dict.fromkeys(
+        ["RunningMoments", "frame_blocks", "read_float32", "read_frames", "require_dataset"], ".h5blocks"
+    ),
     "BaseDataLoader": ".base_dataloader",
     **dict.fromkeys(
         [
@@ -93,7 +104,8 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["DataPoint", "MovieDataset"], ".movie_dataset"),
     **dict.fromkeys(
-        ["movie_statistics", "normalize_train_test_movies", "zscore_movies_in_place"], ".normalize"
+        ["movie_statistics", "normalize_train_test_movies", "zscore_in_place", "zscore_movies_in_place"],
+        ".normalize",
     ),
     **dict.fromkeys(["MissingKeyError", "UnreadableFileError", "load_npy", "open_hdf5"], ".reading"),
     **dict.fromkeys(["UnsafePickleError", "file_sha256", "load_pickle", "verify_sha256"], ".safe_pickle"),
@@ -125,6 +137,7 @@ __all__ = [
     "MovieStore",
     "MoviesTrainTestSplit",
     "ResponsesTrainTestSplit",
+    "RunningMoments",
     "SessionBatch",
     "SessionLoader",
     "ShortCycler",
@@ -145,6 +158,7 @@ __all__ = [
     "distributed_context",
     "file_sha256",
     "filter_correlation",
+    "frame_blocks",
     "get_dataloaders",
     "get_n_neurons_per_session",
     "iter_batches",
@@ -157,6 +171,9 @@ __all__ = [
     "nonfinite_mask",
     "normalize_train_test_movies",
     "open_hdf5",
+    "read_float32",
+    "read_frames",
+    "require_dataset",
     "resolve_device",
     "responses_time_major",
     "simulate_responses",
@@ -164,5 +181,6 @@ __all__ = [
     "test_batch_size",
     "to_device",
     "verify_sha256",
+    "zscore_in_place",
     "zscore_movies_in_place",
 ]

@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 
 from openretina_core.data.containers import ArrayLike, as_float32
+from openretina_core.registry.errors import BadDataError
 
 _CHUNK = 1 << 24
+_BLOCK_BYTES = 4 << 20  # z-score blocks small enough to stay in the CPU cache
 
 
 def movie_statistics(train: np.ndarray) -> tuple[float, float]:
@@ -39,13 +41,25 @@ def movie_statistics(train: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
+def zscore_in_place(movie: np.ndarray, mean: float, std: float) -> None:
+    """``movie = (movie - mean) / std`` in place, in blocks along the first axis (no full-size temporary)."""
+    if not std > 0:
+        raise BadDataError(f"cannot z-score a constant movie (std {std})")
+    m, s = np.float32(mean), np.float32(std)
+    row_bytes = max(1, int(np.prod(movie.shape[1:], dtype=np.int64)) * movie.itemsize)
+    step = max(1, _BLOCK_BYTES // row_bytes)
+    for start in range(0, movie.shape[0] if movie.ndim else 1, step):
+        block = movie[start : start + step] if movie.ndim else movie
+        np.subtract(block, m, out=block)
+        np.divide(block, s, out=block)
+
+
 def zscore_movies_in_place(train: np.ndarray, test_dict: Mapping[str, np.ndarray]) -> tuple[float, float]:
     """Z-score float32 ``train`` and every test movie *in place* with the train statistics; returns
     ``(mean, std)`` to record in the container (no copy of any movie is made)."""
     mean, std = movie_statistics(train)
     for movie in (train, *test_dict.values()):
-        movie -= np.float32(mean)
-        movie /= np.float32(std)
+        zscore_in_place(movie, mean, std)
     return mean, std
 
 

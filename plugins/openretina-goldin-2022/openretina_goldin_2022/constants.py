@@ -76,4 +76,3 @@ DEFAULT_LOADER_OPTIONS = {
 }
 
 # -- reading -------------------------------------------------------------------------------------------------
-READ_BLOCK_BYTES = 4 << 20  # float32 bytes per block read into the image buffer (and z-scored in place)

@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from openretina_core.data import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.data import LNPModel, RunningMoments, make_lnp_model, simulate_responses
 from openretina_core.registry import SyntheticSample
 from openretina_goldin_2022.constants import (
     DEFAULT_RESPONSE_TYPE,
@@ -35,7 +35,6 @@ from openretina_goldin_2022.constants import (
     TRAIN_RESPONSE_GROUP,
     TRAIN_STIMULUS_KEY,
 )
-from openretina_goldin_2022.h5read import RunningMoments
 from openretina_goldin_2022.layout import check_species
 
 SAMPLE_DIR = "goldin_2022"
@@ -87,7 +86,7 @@ def _as_stored(images: np.ndarray, dtype: str) -> np.ndarray:
 def _zscored(train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Train and test images z-scored as the loader does it (train statistics), concatenated."""
     moments = RunningMoments()
-    moments.update(train)
+    moments.add(train)
     both = np.concatenate([train, test]).astype(np.float32)
     return (both - np.float32(moments.mean)) / np.float32(moments.std)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from openretina_core import BadDataError
 from openretina_karamanlis_2024.constants import DATASET_ID
 
 logger = logging.getLogger(__name__)
@@ -47,15 +46,3 @@ def movie_stats(movie: np.ndarray) -> tuple[float, float]:
         part = flat[start : start + step].astype(np.float64) - mean
         squares += float(np.dot(part, part))
     return mean, float(np.sqrt(squares / max(1, flat.size - 1)))
-
-
-def normalize_in_place(movies: list[np.ndarray], mean: float, std: float) -> None:
-    if not std > 0:
-        raise BadDataError("cannot normalise a constant movie (train std is 0)")
-    for movie in movies:
-        flat = movie.reshape(-1)
-        step = _CHUNK_BYTES // 4
-        for start in range(0, flat.size, step):
-            part = flat[start : start + step]
-            part -= np.float32(mean)
-            part /= np.float32(std)

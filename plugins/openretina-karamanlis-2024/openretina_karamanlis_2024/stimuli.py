@@ -23,6 +23,7 @@ from openretina_core.data import (
     check_movie_moments,
     check_real_dtype,
     open_hdf5,
+    zscore_in_place,
 )
 from openretina_karamanlis_2024.compose import FixationComposer
 from openretina_karamanlis_2024.constants import (
@@ -38,7 +39,7 @@ from openretina_karamanlis_2024.constants import (
     TEST_NAME,
 )
 from openretina_karamanlis_2024.layout import SessionFile, default_extract_root, find_session_files
-from openretina_karamanlis_2024.movie_cache import dataset_cache, movie_stats, normalize_in_place
+from openretina_karamanlis_2024.movie_cache import dataset_cache, movie_stats
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ def load_session_stimuli(
         train, test, _ = compose_session(file, composer)
         mean, std = _checked_stats(train, test, file.path, normalize_stimuli)
         if normalize_stimuli:
-            normalize_in_place([train, test], mean, std)
+            for movie in (train, test):
+                zscore_in_place(movie, mean, std)
         return _container({"train": train, "test": test}, stim_type, normalize_stimuli, mean, std)
 
     def build(writer: Any) -> None:
@@ -170,7 +172,8 @@ def load_session_stimuli(
         train, test, extra = compose_session(file, composer, allocate)
         mean, std = _checked_stats(train, test, file.path, normalize_stimuli)
         if normalize_stimuli:
-            normalize_in_place([train, test], mean, std)
+            for movie in (train, test):
+                zscore_in_place(movie, mean, std)
         writer.user_meta.update({"train_mean": mean, "train_std": std, **extra})
 
     entry = prepare_entry(

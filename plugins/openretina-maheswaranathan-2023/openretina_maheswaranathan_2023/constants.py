@@ -60,11 +60,6 @@ DEFAULT_LOADER_OPTIONS = {
     "seed": 42,
 }
 
-# -- reading -------------------------------------------------------------------------------------------------
-READ_BLOCK_BYTES = (
-    4 << 20
-)  # float32 bytes per block copied into a movie buffer (fits the CPU cache; measured best)
-
 BIBTEX = """@article{maheswaranathan2023interpreting,
   title = {Interpreting the retinal neural code for natural scenes: From computations to neurons},
   author = {Maheswaranathan, Niru and McIntosh, Lane T. and Tanaka, Hidenori and Grant, Satchel and

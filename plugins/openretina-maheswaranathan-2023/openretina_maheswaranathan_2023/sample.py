@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from openretina_core.data import LNPModel, make_lnp_model, simulate_responses
+from openretina_core.data import LNPModel, RunningMoments, make_lnp_model, simulate_responses
 from openretina_core.registry import SyntheticSample
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
@@ -31,7 +31,6 @@ from openretina_maheswaranathan_2023.constants import (
     RESPONSE_TYPES,
     STIM_TYPES,
 )
-from openretina_maheswaranathan_2023.h5read import Moments
 
 CHECK_PX = 5
 SMOOTHING_MS = {"firing_rate_5ms": 5.0, "firing_rate_10ms": 10.0, "firing_rate_20ms": 20.0}
@@ -84,7 +83,7 @@ def response_types(counts: np.ndarray) -> dict[str, np.ndarray]:
 
 def _zscore(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The stimulus as the loaders return it (same statistics as the loaders compute)."""
-    moments = Moments()
+    moments = RunningMoments()
     moments.add(train)
     mean, std = np.float32(moments.mean), np.float32(moments.std)
     return (train - mean) / std, (test - mean) / std

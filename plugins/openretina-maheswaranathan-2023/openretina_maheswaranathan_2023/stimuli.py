@@ -16,7 +16,7 @@ from openretina_maheswaranathan_2023.constants import (
     TEST_STIMULUS_KEY,
     TRAIN_STIMULUS_KEY,
 )
-from openretina_maheswaranathan_2023.h5read import normalize_in_place, read_movie, require_dataset
+from openretina_maheswaranathan_2023.h5read import read_movie, require_dataset, zscore_in_place
 from openretina_maheswaranathan_2023.layout import find_session_files
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ def load_stimuli_for_session(
     if moments is not None:
         norm_mean, norm_std = moments.mean, moments.std
         check_movie_moments(moments.count, norm_mean, norm_std, path, TRAIN_STIMULUS_KEY)
-        normalize_in_place(train, norm_mean, norm_std)
-        normalize_in_place(test, norm_mean, norm_std)
+        zscore_in_place(train, norm_mean, norm_std)
+        zscore_in_place(test, norm_mean, norm_std)
     logger.info(
         "%s: train movie %s, test movie %s (%.1f MB float32)%s",
         path,

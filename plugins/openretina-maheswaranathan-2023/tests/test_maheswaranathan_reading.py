@@ -1,4 +1,5 @@
-"""The bounded-memory HDF5 reader: block-wise copies, any stored dtype, exact statistics."""
+"""The bounded-memory HDF5 reader (the core's ``openretina_core.data.h5blocks``, as this plugin uses it): block-wise
+copies, any stored dtype, exact statistics."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import numpy as np
 import pytest
 from openretina_maheswaranathan_2023 import h5read, load_all_stimuli, write_sample
 
+from openretina_core.data import h5blocks
+
 
 def test_moments_match_float64_statistics() -> None:
     rng = np.random.default_rng(0)
     # A low-contrast movie far from zero: the case where naive sum-of-squares formulas lose precision.
     data = (200.0 + 0.5 * rng.standard_normal((3000, 50, 50))).astype(np.float32)
-    moments = h5read.Moments()
+    moments = h5blocks.RunningMoments()
     for start in range(0, len(data), 317):
         moments.add(data[start : start + 317])
     reference = data.astype(np.float64)
@@ -27,7 +30,7 @@ def test_moments_of_one_large_block_are_accurate() -> None:
     """One block of a realistic size (a BLAS dot over it in float32 lost ~1e-4 of the variance)."""
     rng = np.random.default_rng(2)
     data = (0.5 + 0.17 * rng.standard_normal(18_000_000)).astype(np.float32)
-    moments = h5read.Moments()
+    moments = h5blocks.RunningMoments()
     moments.add(data)
     reference = data.astype(np.float64)
     assert moments.mean == pytest.approx(reference.mean(), rel=1e-7)
@@ -48,7 +51,7 @@ def test_read_movie_blockwise_any_dtype(
         kwargs = {"chunks": (10, 50, 50), "compression": "gzip"} if layout == "chunked" else {}
         h5.create_dataset("train/stimulus", data=frames, **kwargs)
     # Blocks of 7 frames: many blocks, not aligned to the chunks of 10 (they are rounded up to 10).
-    monkeypatch.setattr(h5read, "READ_BLOCK_BYTES", 7 * 50 * 50 * 4)
+    monkeypatch.setattr(h5blocks, "READ_BLOCK_BYTES", 7 * 50 * 50 * 4)
     with h5py.File(path, "r") as h5:
         buffer, moments = h5read.read_movie(h5["train/stimulus"], path, moments=True)
     assert buffer.shape == (257, 1, 50, 50) and buffer.dtype == np.float32
@@ -60,11 +63,11 @@ def test_read_movie_blockwise_any_dtype(
 
 def test_frame_blocks_cover_every_frame_once() -> None:
     for chunk in (None, 1, 3, 100):
-        blocks = list(h5read.frame_blocks(1003, 2500 * 4, chunk))
-        covered = np.concatenate([np.arange(a, b) for a, b in blocks])
+        blocks = list(h5blocks.frame_blocks(1003, 2500 * 4, chunk))
+        covered = np.concatenate([np.arange(b.start, b.stop) for b in blocks])
         np.testing.assert_array_equal(covered, np.arange(1003))
         if chunk:
-            assert all(a % chunk == 0 for a, _ in blocks)
+            assert all(b.start % chunk == 0 for b in blocks)
 
 
 def test_uint8_files_load_like_float32_files(tmp_path: Path) -> None:
