@@ -64,6 +64,15 @@ def info_command(name: str, as_json: bool) -> None:
             else str(info.frame_rate_hz),
         ),
         ("responses", info.response_unit),
+        (
+            "pixel size",
+            json.dumps(info.pixel_size, ensure_ascii=False) + f" {info.pixel_unit}"
+            if isinstance(info.pixel_size, dict)
+            else f"{info.pixel_size} {info.pixel_unit}"
+            if info.pixel_size is not None
+            else "not stated (figures in pixels)",
+        ),
+        ("channels", ", ".join(info.channel_names) or "-"),
         ("plugin", f"{info.distribution} {info.version or ''}".strip()),
         ("install", info.pip_command),
     ]

@@ -68,6 +68,13 @@ class DatasetInfo:
     stimulus_types: tuple[str, ...] = field(converter=_tuple, factory=tuple)
     frame_rate_hz: float | Mapping[str, float] | None = None
     response_unit: str = ""
+    #: Size of one stimulus pixel as delivered in batches (after any downsampling the loader does), keyed by
+    #: stimulus type/resolution when it differs, like ``frame_rate_hz``; ``None`` when the source does not say.
+    pixel_size: float | Mapping[str, float] | None = None
+    #: Unit of ``pixel_size``: ``"µm"`` on the retina or ``"deg"`` of visual angle.
+    pixel_unit: str = "µm"
+    #: Names of the stimulus channels in order (e.g. ``("green", "UV")``); empty when unnamed.
+    channel_names: tuple[str, ...] = field(converter=_tuple, factory=tuple)
     shapes: Mapping[str, Any] = field(factory=dict)
     files: tuple[RemoteFile, ...] = field(converter=_tuple, factory=tuple)
     description: str = ""
