@@ -84,9 +84,12 @@ def test_zip_extracts_with_marker_and_without_double_nesting(tmp_path: Path) -> 
 )
 def test_zip_slip_members_are_refused(tmp_path: Path, name: str) -> None:
     archive = make_zip(tmp_path / "bad.zip", {"fine.txt": b"ok", name: b"pwned"})
-    with pytest.raises(UnsafeArchiveError, match="refusing member"):
+    with pytest.raises(UnsafeArchiveError, match="refusing member") as caught:
         extract(archive, tmp_path)
     outside_untouched(tmp_path)
+    # an unsafe archive is a bad archive: one except clause catches both, and it carries the archive's path
+    assert isinstance(caught.value, BadArchiveError) and caught.value.path == str(archive)
+    assert str(archive) in str(caught.value)
 
 
 def test_zip_symlink_pointing_outside_is_refused_and_inside_is_kept(tmp_path: Path) -> None:

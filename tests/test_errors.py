@@ -10,7 +10,14 @@ import pkgutil
 import pytest
 
 import openretina_core
-from openretina_core import BadArgumentError, BadFileError, MissingFileError, OpenRetinaDataError, PluginError
+from openretina_core import (
+    BadArchiveError,
+    BadArgumentError,
+    BadFileError,
+    MissingFileError,
+    OpenRetinaDataError,
+    PluginError,
+)
 from openretina_core.registry import check_int
 
 
@@ -47,6 +54,7 @@ def test_every_public_core_exception_is_an_openretina_data_error() -> None:
         ("openretina_core.files.download:OfflineError", FileNotFoundError),
         ("openretina_core.files.fetch:DiskFullError", OSError),
         ("openretina_core.files.archives:UnsafeArchiveError", ValueError),
+        ("openretina_core.files.archives:UnsafeArchiveError", BadArchiveError),
         ("openretina_core.store.layout:StoreIntegrityError", ValueError),
         ("openretina_core.data.safe_pickle:UnsafePickleError", Exception),
     ],

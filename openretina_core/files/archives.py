@@ -45,8 +45,11 @@ MAX_MEMBERS = 1_000_000
 _COPY_CHUNK = 1 << 20
 
 
-class UnsafeArchiveError(OpenRetinaDataError, ValueError):
-    """An archive member would land outside the target folder, or the archive is too big to unpack."""
+class UnsafeArchiveError(BadArchiveError):
+    """An archive member would land outside the target folder, or the archive is too big to unpack.
+
+    A ``BadArchiveError`` (so also a ``ValueError``) carrying the archive's ``path``.
+    """
 
 
 @define
@@ -77,17 +80,17 @@ def _clean_name(raw: str, archive: Path) -> str:
         or any(part == ".." for part in name.split("/"))
     )
     if bad:
-        raise UnsafeArchiveError(f"{archive.name}: refusing member {raw!r} (absolute path or '..')")
+        raise UnsafeArchiveError(archive, f"refusing member {raw!r} (absolute path or '..')")
     return posixpath.normpath(name)  # "." (the archive root itself) is skipped by the callers
 
 
 def _check_link(name: str, target: str, archive: Path, *, hard: bool) -> str:
     if not target or target.startswith("/") or "\\" in target or (len(target) > 1 and target[1] == ":"):
-        raise UnsafeArchiveError(f"{archive.name}: link {name!r} -> {target!r} points outside the archive")
+        raise UnsafeArchiveError(archive, f"link {name!r} -> {target!r} points outside the archive")
     base = "" if hard else posixpath.dirname(name)
     resolved = posixpath.normpath(posixpath.join(base, target))
     if resolved == ".." or resolved.startswith("../"):
-        raise UnsafeArchiveError(f"{archive.name}: link {name!r} -> {target!r} points outside the archive")
+        raise UnsafeArchiveError(archive, f"link {name!r} -> {target!r} points outside the archive")
     return resolved if hard else target
 
 
@@ -126,34 +129,31 @@ def _tar_members(tf: tarfile.TarFile, archive: Path) -> list[Member]:
         elif info.isfile():
             members.append(Member(name, "file", info.size, None, info))
         else:
-            raise UnsafeArchiveError(
-                f"{archive.name}: refusing special member {info.name!r} (device or fifo)"
-            )
+            raise UnsafeArchiveError(archive, f"refusing special member {info.name!r} (device or fifo)")
     return members
 
 
 def _check_members(members: list[Member], archive: Path, max_bytes: int) -> None:
     if len(members) > MAX_MEMBERS:
-        raise UnsafeArchiveError(f"{archive.name}: {len(members)} members, more than the limit {MAX_MEMBERS}")
+        raise UnsafeArchiveError(archive, f"{len(members)} members, more than the limit {MAX_MEMBERS}")
     total = sum(m.size for m in members)
     if total > max_bytes:
         raise UnsafeArchiveError(
-            f"{archive.name}: unpacks to {total} bytes, more than the limit {max_bytes} (archive bomb?); "
-            f"raise {MAX_BYTES_ENV} if the archive is genuine"
+            archive,
+            f"unpacks to {total} bytes, more than the limit {max_bytes} (archive bomb?); "
+            f"raise {MAX_BYTES_ENV} if the archive is genuine",
         )
     links = {m.name for m in members if m.kind == "symlink"}
     for member in members:
         parts = member.name.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in links:
-                raise UnsafeArchiveError(f"{archive.name}: member {member.name!r} is written through a link")
+                raise UnsafeArchiveError(archive, f"member {member.name!r} is written through a link")
     _check_names(members, archive)
     names = {m.name for m in members}
     for member in members:
         if member.kind == "hardlink" and member.link not in names:
-            raise UnsafeArchiveError(
-                f"{archive.name}: hard link {member.name!r} -> {member.link!r} has no target"
-            )
+            raise UnsafeArchiveError(archive, f"hard link {member.name!r} -> {member.link!r} has no target")
 
 
 def _check_names(members: list[Member], archive: Path) -> None:
@@ -249,9 +249,7 @@ def _copy_limited(
                     digest.update(block)
                 budget[0] -= len(block)
                 if budget[0] < 0:
-                    raise UnsafeArchiveError(
-                        f"{archive.name}: unpacks to more than the size limit (archive bomb?)"
-                    )
+                    raise UnsafeArchiveError(archive, "unpacks to more than the size limit (archive bomb?)")
                 out.write(block)
                 written += len(block)
                 bar.update(len(block))
@@ -291,7 +289,7 @@ def _unpack(
                 os.symlink(str(m.link), target)
                 real = os.path.realpath(target)
                 if os.path.commonpath([real, os.path.realpath(tmp)]) != os.path.realpath(tmp):
-                    raise UnsafeArchiveError(f"{archive.name}: link {m.name!r} resolves outside the archive")
+                    raise UnsafeArchiveError(archive, f"link {m.name!r} resolves outside the archive")
                 files[m.name] = {"size": 0, "symlink": True}
     for name, record in files.items():  # stamps, so a later load notices a changed file without reading it
         if not record.get("symlink"):
