@@ -56,6 +56,11 @@ INFO = DatasetInfo(
         "spike counts per 300-ms image presentation (binned) divided by fr_normalization (default 0.3 s), "
         "i.e. spikes per second"
     ),
+    # Pixel size: openretina's goldin_2022 data_info (retina_pixel_size_um: 28); images are served at their
+    # stored 108 x 108 resolution, so one delivered pixel is one stimulus pixel. One grayscale channel.
+    pixel_size=c.PIXEL_SIZE_UM,
+    pixel_unit="µm",
+    channel_names=("grayscale",),
     shapes={
         "stimulus": f"(1, N_img, {_H}, {_W}) per session: the image index is the time axis; z-scored per session",
         "responses": "(cells, N_img), e.g. 40 mouse / 48 axolotl cells",

@@ -74,6 +74,9 @@ INFO = DatasetInfo(
     stimulus_types=("any movie: shared stimuli/<name>.npy, or a session's own stimulus_<name>",),
     frame_rate_hz=None,  # the lab's own; pass frame_rate_hz= to record it in data_info
     response_unit="as stored in responses_<name> (read as float32); one bin per stimulus frame",
+    pixel_size=None,  # the lab's own stimuli: not known to the layout (the preview labels axes in pixels)
+    pixel_unit="µm",
+    channel_names=(),  # unnamed: the layout does not record what the channels are
     shapes={
         "stimuli/<name>.npy": "(C, T_name, H, W), any numeric dtype; C, H, W equal for every stimulus",
         "<session>.h5: responses_<name>": "(neurons, T_name), one bin per frame of stimulus <name>",

@@ -69,6 +69,12 @@ INFO = DatasetInfo(
         "CASCADE-inferred spike probability (default; or raw/preprocessed/detrended fluorescence), linearly "
         "resampled from ~7.8 Hz imaging to 30 Hz and divided by each ROI's standard deviation"
     ),
+    # Pixel size per resolution: openretina's low-resolution configs record retina_pixel_size_um 50 for the
+    # 18 x 16 movie; its data_io/hoefling_2024.yaml records 12.5 for the 72 x 64 movie (4x finer, same field).
+    # Channels: 0 = green, 1 = UV (openretina's constant names x_min_green / x_min_uv).
+    pixel_size={"18x16": 50.0, "72x64": 12.5},
+    pixel_unit="µm",
+    channel_names=("green", "UV"),
     shapes={
         "stimulus": "(2, T, 18, 16) or (2, T, 72, 64): channels green, UV; 30 Hz",
         "train": "movie (2, 16200, H, W) = 108 clips x 150 frames; responses (N, 16200) in presentation order",

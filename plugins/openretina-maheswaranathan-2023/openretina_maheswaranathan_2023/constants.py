@@ -107,6 +107,11 @@ INFO = DatasetInfo(
         "per bin; firing_rate_5ms/10ms/20ms = smoothed firing-rate estimates (default firing_rate_10ms); "
         "divided by fr_normalization (1.0)"
     ),
+    # Pixel size: openretina's data_info records 50 µm (its comment: "RFs suggest 25 µm"); the 50 x 50 frames are
+    # served at their stored resolution. One grayscale channel.
+    pixel_size=PIXEL_SIZE_UM,
+    pixel_unit="µm",
+    channel_names=("grayscale",),
     shapes={
         "stimulus": "(1, T, 50, 50) per session, z-scored per session (T_test e.g. 5996)",
         "responses": "(cells, T), e.g. 9 cells",

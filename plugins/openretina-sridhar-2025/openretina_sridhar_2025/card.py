@@ -86,6 +86,12 @@ INFO = DatasetInfo(
     stimulus_types=c.STIM_TYPES,
     frame_rate_hz=c.FRAME_RATE_HZ,
     response_unit="per-frame responses at 85 Hz as published (spike counts or rates per frame; the unit is not stated)",
+    # Pixel size as delivered, by frame size: openretina's sridhar_nm/wn_2025 data_info records 30 µm for the
+    # published (4x-downsampled) frames, served at 80 x 90 with subsample=1; subsample=s gives 30*s µm pixels and
+    # a smaller frame, which has no entry here (the preview then labels it in pixels).
+    pixel_size={f"{_H}x{_W}": c.PIXEL_UM_DEFAULT},
+    pixel_unit="µm",
+    channel_names=("grayscale",),
     shapes={
         "stimulus": f"(1, T, {_H}, {_W}) float32 per session (natural movie: image values / 255; white noise: as "
         "stored), not normalised",
