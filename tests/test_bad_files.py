@@ -124,6 +124,29 @@ def test_inf_is_reported_like_nan() -> None:
     check_finite(values[:2], "/f.h5", "k", allow_nan=True)
 
 
+@pytest.mark.parametrize("policy", ["raise", "drop_neurons", "zero"])
+@pytest.mark.parametrize("where", ["train", "test"])
+def test_nan_policy_refuses_inf_under_every_policy(policy: str, where: str) -> None:
+    """inf is damage, not a missing value: no policy may drop or zero it and serve the rest."""
+    from openretina_core import BadDataError
+    from openretina_core.data import ResponsesTrainTestSplit, apply_nan_policy
+
+    train, test = np.ones((3, 20), np.float32), np.ones((3, 10), np.float32)
+    (train if where == "train" else test)[1, 4] = -np.inf
+    responses = ResponsesTrainTestSplit(train=train, test_dict={"m": test})
+    with pytest.raises(
+        BadDataError, match=r"session 's': responses .* contain 1 infinite values; nan_policy"
+    ):
+        apply_nan_policy(responses, policy, "s")
+    (train if where == "train" else test)[1, 4] = np.nan  # the same value missing: the policy applies
+    if policy == "raise":
+        with pytest.raises(BadDataError, match="1 NaN values in 1 neurons"):
+            apply_nan_policy(responses, policy, "s")
+    else:
+        cleaned, record = apply_nan_policy(responses, policy, "s")
+        assert np.isfinite(cleaned.train).all() and record
+
+
 @pytest.mark.parametrize(
     ("count", "mean", "std", "match"),
     [

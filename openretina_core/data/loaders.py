@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from openretina_core.data.compact import stimulus_map_of
 from openretina_core.data.containers import (
     MoviesTrainTestSplit,
     ResponsesTrainTestSplit,
@@ -24,6 +25,7 @@ from openretina_core.data.file_rows import FILE_READS_FRACTION_OF_RAM, FileRows,
 from openretina_core.data.movie_dataset import MovieDataset
 from openretina_core.data.sampler import make_movie_dataloader
 from openretina_core.data.types import SplitLoaders
+from openretina_core.data.values import count_nonfinite
 from openretina_core.registry.errors import BadArgumentError, BadDataError, check_int
 
 logger = logging.getLogger(__name__)
@@ -63,9 +65,7 @@ class MovieStore:
             return self._tensors[key][1]
         moved = np.moveaxis(movie, 0, 1)
         if not moved.flags.c_contiguous:
-            logger.info(
-                "copying a %s movie into time-major layout (%.1f MB)", movie.shape, movie.nbytes / 1e6
-            )
+            logger.info("copying a %s movie to time-major order (%.1f MB)", movie.shape, movie.nbytes / 1e6)
             moved = np.ascontiguousarray(moved)
             self.copies += 1
         moved = np.asarray(moved)  # a plain view of memory-mapped or prepared arrays, for torch
@@ -137,6 +137,13 @@ def apply_nan_policy(
     bad_neurons = np.zeros(responses.n_neurons, dtype=bool)
     n_nan = 0
     for key, arr in arrays.items():
+        if n_inf := count_nonfinite(arr)[
+            1
+        ]:  # inf is damage, not a missing value: no policy may zero or drop it
+            raise BadDataError(
+                f"session {session!r}: responses {key} contain {n_inf} infinite values; "
+                "nan_policy handles NaN only: fix the recording or mark those values NaN"
+            )
         nan = np.isnan(arr)
         if nan.any():
             n_nan += int(nan.sum())
@@ -292,6 +299,7 @@ def multiple_movies_dataloaders(
             train_index,
             name=f"{session}/train",
             movie_file=movie_file,
+            movie_map=stimulus_map_of(movies.train),  # compact movies stay compact, decoded per batch
         )
         starts = np.arange(0, len(train_index) - train_chunk_size + 1, train_chunk_size)
         loaders["train"][session] = make_movie_dataloader(
@@ -317,6 +325,7 @@ def multiple_movies_dataloaders(
                 val_index,
                 name=f"{session}/validation",
                 movie_file=movie_file,
+                movie_map=stimulus_map_of(movies.train),
             )
             loaders["validation"][session] = make_movie_dataloader(
                 val_ds,
@@ -341,6 +350,7 @@ def multiple_movies_dataloaders(
                 test_responses_by_trial=torch.from_numpy(by_trial) if by_trial is not None else None,
                 name=f"{session}/{test_name}",
                 movie_file=store.file_for(test_movie, file_backed),
+                movie_map=stimulus_map_of(test_movie),
             )
             loaders.setdefault(test_name, {})[session] = make_movie_dataloader(
                 test_ds,
