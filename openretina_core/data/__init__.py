@@ -15,6 +15,17 @@ from openretina_core.registry.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from openretina_core.data.base_dataloader import BaseDataLoader
+    from openretina_core.data.compact import (
+        COMPACT_DTYPES,
+        STORE_DTYPES,
+        CompactArray,
+        StimulusMap,
+        as_compact,
+        check_store_dtype,
+        keeps_compact,
+        stimulus_map_of,
+    )
+    from openretina_core.data.compact_reads import read_frames_published
     from openretina_core.data.containers import (
         MoviesTrainTestSplit,
         ResponsesTrainTestSplit,
@@ -77,6 +88,20 @@ _EXPORTS = {
     "BaseDataLoader": ".base_dataloader",
     **dict.fromkeys(
         [
+            "COMPACT_DTYPES",
+            "STORE_DTYPES",
+            "CompactArray",
+            "StimulusMap",
+            "check_store_dtype",
+            "as_compact",
+            "keeps_compact",
+            "stimulus_map_of",
+        ],
+        ".compact",
+    ),
+    "read_frames_published": ".compact_reads",
+    **dict.fromkeys(
+        [
             "MoviesTrainTestSplit",
             "ResponsesTrainTestSplit",
             "all_finite",
@@ -123,8 +148,11 @@ _EXPORTS = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
+    "COMPACT_DTYPES",
     "NAN_POLICIES",
+    "STORE_DTYPES",
     "BaseDataLoader",
+    "CompactArray",
     "DataLoaders",
     "DataPoint",
     "DatasetStatistics",
@@ -142,15 +170,18 @@ __all__ = [
     "SessionLoader",
     "ShortCycler",
     "SplitLoaders",
+    "StimulusMap",
     "UnreadableFileError",
     "UnsafePickleError",
     "all_finite",
     "apply_nan_policy",
+    "as_compact",
     "as_float32",
     "check_finite",
     "check_matching_stimulus",
     "check_movie_moments",
     "check_real_dtype",
+    "check_store_dtype",
     "choose_validation_clips",
     "compute_data_info",
     "count_nonfinite",
@@ -162,6 +193,7 @@ __all__ = [
     "get_dataloaders",
     "get_n_neurons_per_session",
     "iter_batches",
+    "keeps_compact",
     "load_npy",
     "load_pickle",
     "make_lnp_model",
@@ -173,11 +205,13 @@ __all__ = [
     "open_hdf5",
     "read_float32",
     "read_frames",
+    "read_frames_published",
     "require_dataset",
     "resolve_device",
     "responses_time_major",
     "simulate_responses",
     "spike_triggered_average",
+    "stimulus_map_of",
     "test_batch_size",
     "to_device",
     "verify_sha256",

@@ -3,7 +3,8 @@
 Shapes follow one convention everywhere: movies ``(channels, time, height, width)``, responses
 ``(neurons, time)``, per-trial test responses ``(trials, neurons, time)``. Arrays are stored as float32
 numpy arrays without copying when they already are float32 (a time-major buffer viewed as
-``(C, T, H, W)`` stays a view, so the dataloader builder can use it without a copy).
+``(C, T, H, W)`` stays a view, so the dataloader builder can use it without a copy). A movie may instead be a
+:class:`~openretina_core.data.compact.CompactArray` (published dtype plus its map to float32): kept as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
+from openretina_core.data.compact import CompactArray
 from openretina_core.data.safe_pickle import load_pickle
 from openretina_core.registry.errors import BadDataError
 
@@ -24,7 +26,9 @@ ArrayLike = Any  # numpy arrays, torch tensors, nested sequences
 
 def as_float32(value: ArrayLike) -> np.ndarray:
     """Convert to a float32 numpy array, copying only when the dtype or type requires it (array subclasses
-    such as memory maps and prepared-store views are kept)."""
+    such as memory maps and prepared-store views are kept; a compact movie stays compact)."""
+    if isinstance(value, CompactArray):
+        return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor without importing torch here
         value = value.detach().cpu().numpy()
     array = np.asanyarray(value)

@@ -2,7 +2,8 @@
 
 The decisions are hooks (``choose_device``, ``move_batch``, ``keep_on_device``) with built-in defaults in
 ``default_plugins/device.py``; any plugin can override them. Dataset plugins do nothing: ``get_dataloaders``
-wraps whatever loaders they return.
+wraps whatever loaders they return. A dataset whose movie is kept in its published dtype sends its batches
+compact and they are decoded to float32 after the transfer, on the device (the bus carries the narrow bytes).
 """
 
 from __future__ import annotations
@@ -37,16 +38,33 @@ class DeviceDataLoader:
     """Wraps a DataLoader so each batch arrives on ``device``; everything else is delegated to the loader.
 
     ``len()``, ``.dataset``, ``.sampler``, ``.batch_size`` behave as on the wrapped loader, so cyclers and
-    training loops treat it like any loader.
+    training loops treat it like any loader. ``decode_after_transfer`` (None: when the device is CUDA and the
+    dataset's compact movie is in host memory) makes the dataset hand out compact batches, decoded here after
+    the transfer; its loader's own batches are then compact too.
     """
 
-    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+    def __init__(
+        self, loader: DataLoader, device: torch.device, decode_after_transfer: bool | None = None
+    ) -> None:
         self.loader = loader
         self.device = torch.device(device)
+        dataset = getattr(loader, "dataset", None)
+        compact = getattr(dataset, "movie_map", None) is not None
+        if decode_after_transfer is None:
+            movie = getattr(dataset, "movie", None)
+            on_host = isinstance(movie, torch.Tensor) and movie.device.type == "cpu"
+            decode_after_transfer = self.device.type == "cuda" and on_host
+        self._decode = dataset.decode_inputs if compact and decode_after_transfer else None
+        if self._decode is not None:
+            dataset.decode_after_transfer = True
 
     def __iter__(self) -> Iterator[Any]:
+        decode = self._decode
         for batch in self.loader:
-            yield move_batch(batch, self.device)
+            moved = move_batch(batch, self.device)
+            if decode is not None and hasattr(moved, "_replace"):  # a DataPoint: decode its inputs here
+                moved = moved._replace(inputs=decode(moved.inputs))
+            yield moved
 
     def __len__(self) -> int:
         return len(self.loader)

@@ -4,7 +4,9 @@ A dataset never copies the movie. It holds a time-major ``(T, C, H, W)`` tensor 
 uses the same stimulus) and, optionally, an index map from positions of its logical sequence (a split, a clip
 order) to stored frames. A batch is one ``index_select`` per tensor into a pooled buffer (reused once nothing
 references it); the ``(B, C, T, H, W)`` batch is a view of that ``(B, T, C, H, W)`` buffer (contiguous when
-C == 1). Iterating a whole pass plans every batch's index work in one vectorised step first.
+C == 1). Iterating a whole pass plans every batch's index work in one vectorised step first. A movie kept in its
+published dtype (``movie_map``) is gathered compact and decoded to float32 per batch: here, or after the transfer
+when ``decode_after_transfer`` is set (``DeviceDataLoader`` does that for CUDA).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from openretina_core.data.compact import StimulusMap
 from openretina_core.data.copy_threads import COPY_THREADS
+from openretina_core.data.decode import BatchDecoder
 from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer, as_index_tensor
 
@@ -40,7 +44,8 @@ def passthrough_collate(batch: Any) -> Any:
 class MovieDataset(Dataset[DataPoint]):
     """Chunks of ``chunk_size`` consecutive positions of a (possibly re-indexed) movie and its responses.
 
-    ``movie``: time-major ``(T_stored, C, H, W)`` float32 tensor. ``responses``: ``(T_stored_resp, N)``.
+    ``movie``: time-major ``(T_stored, C, H, W)`` tensor: float32, or a published dtype with ``movie_map``
+    giving its float32 values. ``responses``: ``(T_stored_resp, N)``.
     ``movie_index`` / ``response_index``: ``(L,)`` maps from sequence position to stored frame/bin (identity
     when ``None``; then ``L`` is the stored length). ``flip_width`` mirrors every chunk along width (e.g. a
     left-eye recording shown a right-eye movie). ``movie_file``: the file region the movie maps; chunks are then
@@ -59,6 +64,7 @@ class MovieDataset(Dataset[DataPoint]):
         test_responses_by_trial: torch.Tensor | None = None,
         name: str = "",
         movie_file: FileRows | None = None,
+        movie_map: StimulusMap | None = None,
     ) -> None:
         if movie.ndim != 4:
             raise ValueError(
@@ -87,6 +93,10 @@ class MovieDataset(Dataset[DataPoint]):
         # Gatherers hold the stored tensors (see the ``movie`` and ``responses`` properties).
         self._movie_chunks = ChunkGatherer(movie, self.movie_index, self.chunk_size, movie_file)
         self._response_chunks = ChunkGatherer(responses, self.response_index, self.chunk_size)
+        self.movie_map = movie_map
+        self._decoder = BatchDecoder(movie_map, movie.shape[1]) if movie_map is not None else None
+        # Set by DeviceDataLoader for CUDA: batches leave compact and are decoded after the transfer.
+        self.decode_after_transfer = False
 
     # -- map-style dataset ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -143,9 +153,18 @@ class MovieDataset(Dataset[DataPoint]):
             )
 
     def _finish_inputs(self, chunks: torch.Tensor) -> torch.Tensor:
-        """``(B, T, C, H, W)`` chunks -> ``(B, C, T, H, W)`` inputs (a view unless flipped)."""
+        """``(B, T, C, H, W)`` chunks -> ``(B, C, T, H, W)`` inputs (a view unless flipped or decoded)."""
+        if self._decoder is not None and not self.decode_after_transfer:
+            chunks = self._decoder.decode(chunks, 2)
         inputs = chunks.permute(0, 2, 1, 3, 4)
         return inputs.flip(-1) if self.flip_width else inputs
+
+    def decode_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Float32 ``(B, C, T, H, W)`` inputs of a batch that left compact (``decode_after_transfer``), on
+        whatever device it now is; float32 inputs are returned as they are."""
+        if self._decoder is None or inputs.dtype == torch.float32:
+            return inputs
+        return self._decoder.decode(inputs, 1)
 
     def _responses_neuron_major(self) -> bool:
         responses = self.responses
@@ -198,6 +217,8 @@ class MovieDataset(Dataset[DataPoint]):
         """The whole sequence as ``(C, L, H, W)`` (gathers when re-indexed; a view otherwise)."""
         positions = torch.arange(self.sequence_length)
         movie = self._gather_movie(positions) if self.movie_index is not None else self.movie
+        if self._decoder is not None:
+            movie = self._decoder.decode(movie, 1, pooled=False)
         movie = movie.permute(1, 0, 2, 3)
         return movie.flip(-1) if self.flip_width else movie
 

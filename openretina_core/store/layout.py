@@ -36,7 +36,7 @@ from openretina_core.registry.errors import DataIntegrityError, OpenRetinaDataEr
 
 logger = logging.getLogger(__name__)
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: movies may be stored compact (published dtype plus a map to float32)
 STORE_DIR = "prepared"
 META_NAME = "meta.json"
 CHUNK_BYTES = 64 << 20

@@ -4,7 +4,9 @@
 memory-mapped files. The first call runs the plugin's own reader (``read``) and writes what it returns; every
 later call with the same parameters and unchanged source files maps the files and reads nothing. Movies are
 stored time-major ``(T, C, H, W)`` and responses ``(T, N)``, the layout the dataloaders gather from, so the
-containers are views and building loaders copies nothing.
+containers are views and building loaders copies nothing. A movie the reader returns compact (a ``CompactArray``:
+its published uint8/int8/float16 values and the map to float32) is stored compact, its map in ``meta.json``, and
+comes back compact: batches are decoded while they are assembled.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from openretina_core.data.compact import StimulusMap, as_compact, stimulus_map_of
 from openretina_core.data.containers import MoviesTrainTestSplit, ResponsesTrainTestSplit
 from openretina_core.files.progress import byte_bar
 from openretina_core.store.layout import PreparedEntry
@@ -75,7 +78,10 @@ def _write_session(
             writer.put(f"movie_test{_SEP}{name}", np.moveaxis(movie, 0, 1), progress=progress)
         if movies.random_sequences is not None:
             writer.put("movie_random_sequences", movies.random_sequences)
+        maps = {"movie_train": stimulus_map_of(movies.train)}
+        maps.update({f"movie_test{_SEP}{k}": stimulus_map_of(m) for k, m in movies.test_dict.items()})
         record["movies"] = {
+            "maps": {name: m.to_json() for name, m in maps.items() if m is not None},  # compact arrays
             "tests": list(movies.test_dict),
             "stim_id": movies.stim_id,
             "norm_mean": movies.norm_mean,
@@ -109,8 +115,10 @@ def read_session(entry: PreparedEntry) -> SessionPair:
     if "movies" in record:
         spec = record["movies"]
         movies = MoviesTrainTestSplit(
-            train=np.moveaxis(entry["movie_train"], 0, 1),
-            test_dict={name: np.moveaxis(entry[f"movie_test{_SEP}{name}"], 0, 1) for name in spec["tests"]},
+            train=_movie(entry, "movie_train", spec["maps"]),
+            test_dict={
+                name: _movie(entry, f"movie_test{_SEP}{name}", spec["maps"]) for name in spec["tests"]
+            },
             stim_id=spec["stim_id"],
             random_sequences=entry["movie_random_sequences"] if spec["random_sequences"] else None,
             norm_mean=spec["norm_mean"],
@@ -130,6 +138,12 @@ def read_session(entry: PreparedEntry) -> SessionPair:
             session_kwargs=kwargs,
         )
     return movies, responses
+
+
+def _movie(entry: PreparedEntry, name: str, maps: dict[str, Any]) -> np.ndarray:
+    """A stored time-major movie as a ``(C, T, H, W)`` view: compact with its map when stored compact."""
+    movie = np.moveaxis(entry[name], 0, 1)
+    return as_compact(movie, StimulusMap.from_json(maps[name])) if name in maps else movie
 
 
 def prepared_session(

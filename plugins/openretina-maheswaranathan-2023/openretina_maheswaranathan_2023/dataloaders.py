@@ -14,6 +14,7 @@ from openretina_core.data import (
     DataLoaders,
     MoviesTrainTestSplit,
     ResponsesTrainTestSplit,
+    check_store_dtype,
     multiple_movies_dataloaders,
 )
 from openretina_core.files import fetch_dataset
@@ -38,7 +39,7 @@ from openretina_maheswaranathan_2023.stimuli import load_all_stimuli, load_stimu
 
 logger = logging.getLogger(__name__)
 
-STORE_VERSION = 1  # bump when what the readers return changes: older prepared entries are then never served
+STORE_VERSION = 2  # 2: narrow published stimuli stored compact; bump when what the readers return changes: older prepared entries are then never served
 
 _OWN_ARGUMENTS = {"neuron_data_dictionary", "movies_dictionary", "train_chunk_size", "batch_size", "seed"}
 LOADER_OPTIONS = tuple(
@@ -70,6 +71,7 @@ def get_maheswaranathan_dataloaders(
     normalize_stimuli: bool = True,
     sessions: Iterable[str] | None = None,
     prepared: bool | None = None,
+    store_dtype: str = "published",
     **loader_options: Any,
 ) -> DataLoaders:
     """Train/validation/test loaders of the Maheswaranathan et al. 2023 salamander recordings.
@@ -83,8 +85,11 @@ def get_maheswaranathan_dataloaders(
     keyword options go to :func:`openretina_core.data.multiple_movies_dataloaders` (e.g.
     ``val_clip_indices``, ``allow_over_boundaries``, ``nan_policy``, ``num_workers``, ``pin_memory``).
     ``prepared`` (default: on unless ``OPENRETINA_NO_STORE=1``): each session is read once into the core's
-    prepared store and memory-mapped from there on every later load.
+    prepared store and memory-mapped from there on every later load. ``store_dtype``: ``"published"`` keeps a
+    stimulus published as uint8/int8/float16 in that dtype in the store (decoded to the same float32 values per
+    batch); ``"float32"`` stores float32.
     """
+    check_store_dtype(store_dtype)
     check_stim_type(stim_type)
     check_response_type(response_type)
     unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
@@ -92,12 +97,12 @@ def get_maheswaranathan_dataloaders(
         raise TypeError(
             f"unknown option(s) {unknown} for dataset 'maheswaranathan_2023'; valid options are stim_type, "
             f"response_type, train_chunk_size, clip_length, num_val_clips, seed, fr_normalization, "
-            f"normalize_stimuli, sessions, prepared, {', '.join(LOADER_OPTIONS)}"
+            f"normalize_stimuli, sessions, prepared, store_dtype, {', '.join(LOADER_OPTIONS)}"
         )
     root = resolve_data_root(data_dir, download)
     if store_enabled(prepared):
         movies, responses = _prepared_sessions(
-            root, stim_type, response_type, fr_normalization, normalize_stimuli, sessions
+            root, stim_type, response_type, fr_normalization, normalize_stimuli, sessions, store_dtype
         )
     else:
         # Responses first: they are small and their checks (keys, lengths) fail fast before a multi-GB read.
@@ -143,6 +148,7 @@ def _prepared_sessions(
     fr_normalization: float,
     normalize_stimuli: bool,
     sessions: Iterable[str] | None,
+    store_dtype: str = "published",
 ) -> tuple[dict[str, MoviesTrainTestSplit], dict[str, ResponsesTrainTestSplit]]:
     """Every session through the core's prepared store: read from its HDF5 file once, mapped afterwards."""
     params = {
@@ -150,6 +156,7 @@ def _prepared_sessions(
         "response_type": response_type,
         "fr_normalization": float(fr_normalization),
         "normalize_stimuli": bool(normalize_stimuli),
+        "store_dtype": store_dtype,
     }
     movies: dict[str, MoviesTrainTestSplit] = {}
     responses: dict[str, ResponsesTrainTestSplit] = {}
@@ -159,7 +166,7 @@ def _prepared_sessions(
             session_responses = load_responses_for_session(
                 path, response_type, fr_normalization, session=session
             )
-            return load_stimuli_for_session(path, normalize_stimuli), session_responses
+            return load_stimuli_for_session(path, normalize_stimuli, store_dtype), session_responses
 
         movie, response = prepared_session(
             INFO.id, session, params=params, sources=[path], read=read, version=STORE_VERSION

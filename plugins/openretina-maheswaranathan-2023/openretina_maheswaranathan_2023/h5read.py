@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from openretina_core.data import RunningMoments, read_frames, require_dataset, zscore_in_place
+from openretina_core.data import RunningMoments, read_frames_published, require_dataset, zscore_in_place
 from openretina_core.data import read_float32 as read_array
 
 NO_PROGRESS_ENV = "OPENRETINA_NO_PROGRESS"
@@ -39,10 +39,20 @@ def _progress(total: int, desc: str) -> Any:
     )
 
 
-def read_movie(dset: h5py.Dataset, path: Path, *, moments: bool) -> tuple[np.ndarray, RunningMoments | None]:
-    """A ``(T, H, W)`` stimulus into a new time-major ``(T, 1, H, W)`` float32 buffer, with its moments if
-    asked; non-finite values are an error naming the file and key."""
+def read_movie(
+    dset: h5py.Dataset, path: Path, *, moments: bool, store_dtype: str = "float32"
+) -> tuple[np.ndarray, RunningMoments | None]:
+    """A ``(T, H, W)`` stimulus into a new time-major ``(T, 1, H, W)`` buffer: float32, or its published dtype
+    when that is narrow and ``store_dtype="published"``; with the moments of its float32 values if asked;
+    non-finite values are an error naming the file and key."""
     with _progress(
         int(np.prod(dset.shape)) * 4, f"reading {path.parent.name}/{path.name}:{dset.name}"
     ) as bar:
-        return read_frames(dset, path, moments=moments, expected="(time, height, width)", progress=bar.update)
+        return read_frames_published(
+            dset,
+            path,
+            moments=moments,
+            store_dtype=store_dtype,
+            expected="(time, height, width)",
+            progress=bar.update,
+        )

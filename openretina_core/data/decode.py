@@ -1,0 +1,52 @@
+"""Compact batches to float32 while a batch is assembled: one subtract and one divide per batch, on the CPU into
+a pooled float32 buffer, or on the GPU after the compact batch was transferred (the bus carries the published
+bytes, 4x fewer than float32 for uint8).
+
+The operations are the float32 path's (convert, subtract, divide, each rounded to float32; the channel values
+are tensors, never Python scalars, so no device replaces the division by a reciprocal), so decoded batches
+equal the float32 path's batches bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from openretina_core.data.compact import StimulusMap
+from openretina_core.data.gather import BATCH_BUFFERS
+
+
+class BatchDecoder:
+    """Applies one :class:`StimulusMap` to batches of any layout; the channel tensors are made once per
+    (device, layout) and kept."""
+
+    def __init__(self, stimulus_map: StimulusMap, channels: int) -> None:
+        self.stimulus_map = stimulus_map
+        self.channels = int(channels)
+        sub, div = stimulus_map.channel_values(self.channels)
+        self._sub = torch.from_numpy(sub.copy())
+        self._div = torch.from_numpy(div.copy())
+        self._cache: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _values(self, device: torch.device, trailing: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (device, trailing)
+        values = self._cache.get(key)
+        if values is None:
+            shape = (self.channels,) + (1,) * trailing
+            values = self._cache[key] = (
+                self._sub.reshape(shape).to(device),
+                self._div.reshape(shape).to(device),
+            )
+        return values
+
+    def decode(self, raw: torch.Tensor, channel_dim: int, pooled: bool = True) -> torch.Tensor:
+        """``raw``'s float32 values in a new tensor of the same shape and layout (a batch buffer from the pool
+        on the CPU, unless ``pooled`` is false: whole movies must not stay in the pool); ``channel_dim`` counts
+        from the front (e.g. 2 for ``(B, T, C, H, W)``)."""
+        sub, div = self._values(raw.device, raw.dim() - channel_dim - 1)
+        out: torch.Tensor | None = None
+        if pooled and raw.is_contiguous():
+            out = BATCH_BUFFERS.take(tuple(raw.shape), sub)
+        if out is None:
+            out = torch.empty_like(raw, dtype=torch.float32)
+        torch.sub(raw, sub, out=out)
+        return out.div_(div)
