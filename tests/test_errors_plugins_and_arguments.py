@@ -127,3 +127,22 @@ def test_did_you_mean_lists_each_name_once(toy_plugins) -> None:
     line = next(line for line in str(excinfo.value).splitlines() if line.startswith("Did you mean"))
     names = [name.strip(" ?") for name in line.removeprefix("Did you mean:").split(",")]
     assert names and len(names) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"seed": "abc"}, "seed: expected an integer >= 0, received 'abc'"),
+        ({"seed": None}, "seed: expected an integer >= 0, received None"),
+        ({"num_val_clips": -1}, "num_val_clips: expected an integer >= 0, received -1"),
+        ({"val_clip_indices": "ab"}, "val_clip_indices: expected a list of clip numbers"),
+        ({"val_clip_indices": ["a", "b"]}, r"val_clip_indices\[...\]: expected an integer >= 0"),
+    ],
+)
+def test_the_shared_validation_draw_names_a_bad_argument(arguments: dict, message: str) -> None:
+    """Builders of plugins that draw validation clips themselves (Höfling) are checked here too."""
+    from openretina_core.data import choose_validation_clips
+
+    call = {"num_clips": 10, "num_val_clips": 2, "val_clip_indices": None, "seed": 0, "session": "s"}
+    with pytest.raises(BadArgumentError, match=message):
+        choose_validation_clips(**{**call, **arguments})

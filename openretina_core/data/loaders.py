@@ -105,6 +105,9 @@ def choose_validation_clips(
     """
     if split not in SPLITS:
         raise BadDataError(f"split must be one of {SPLITS}, received {split!r}")
+    check_int("seed", seed, 0)  # every builder draws here: a bad argument is named, not numpy's message
+    check_int("num_val_clips", num_val_clips, 0)
+    _check_clip_indices(val_clip_indices)
     if val_clip_indices is not None:
         chosen = np.asarray(list(val_clip_indices), dtype=np.int64)
         if len(np.unique(chosen)) != len(chosen):
@@ -137,9 +140,7 @@ def apply_nan_policy(
     bad_neurons = np.zeros(responses.n_neurons, dtype=bool)
     n_nan = 0
     for key, arr in arrays.items():
-        if n_inf := count_nonfinite(arr)[
-            1
-        ]:  # inf is damage, not a missing value: no policy may zero or drop it
+        if n_inf := count_nonfinite(arr)[1]:  # inf is damage, not missing: no policy zeroes or drops it
             raise BadDataError(
                 f"session {session!r}: responses {key} contain {n_inf} infinite values; "
                 "nan_policy handles NaN only: fix the recording or mark those values NaN"
