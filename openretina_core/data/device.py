@@ -48,7 +48,7 @@ class DeviceDataLoader:
     ) -> None:
         self.loader = loader
         self.device = torch.device(device)
-        dataset = getattr(loader, "dataset", None)
+        dataset: Any = getattr(loader, "dataset", None)
         compact = getattr(dataset, "movie_map", None) is not None
         if decode_after_transfer is None:
             movie = getattr(dataset, "movie", None)
