@@ -51,16 +51,23 @@ def _groups(info: DatasetInfo, species: Iterable[str]) -> list[str] | None:
 @click.argument("name")
 @click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
 def download_command(name: str, species: tuple[str, ...]) -> None:
-    """Download (and verify, and extract) dataset NAME into the cache; run it before training."""
+    """Download (and verify, and extract) dataset NAME into the cache; run it before training.
+
+    It first says what it will fetch: every published session or file (from the host's listing where the dataset
+    has one, else its card), the bytes, and which are already cached."""
     from openretina_core.files.download import fetch_dataset, select_files
+    from openretina_core.files.plan import plan_download
 
     info = _info(name)
     groups = _groups(info, species)
+    listed, plan = plan_download(info, groups)
+    for line in plan.lines():
+        click.echo(line)
     try:
-        path = fetch_dataset(info, download=True, groups=groups)
+        path = fetch_dataset(listed, download=True, groups=groups)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    count = len(select_files(info, groups))
+    count = len(select_files(listed, groups))
     click.echo(f"{name}: {count} file(s) ready in {path}")
 
 

@@ -162,11 +162,12 @@ def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int
 
 
 def _register_optional_groups() -> None:
-    from openretina_core.cli import cache_commands, create_data, prepare_command
+    from openretina_core.cli import cache_commands, create_data, new_plugin, prepare_command
 
     cache_commands.register_commands(main)
     prepare_command.register_commands(main)
     create_data.register_commands(main)
+    new_plugin.register_commands(main)
 
 
 _register_optional_groups()

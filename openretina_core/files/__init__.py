@@ -1,7 +1,7 @@
 """The files wing: published files on disk, verified.
 
 Owns fetching (streamed HTTP with Range resume, hashes computed while streaming, retries, mirrors and host
-overrides), the cache layout and its stamps, safe archive extraction, cross-process locks, partial downloads,
+overrides, Hugging Face's conventions and folder listings, published file lists), the cache layout and its stamps, safe archive extraction, cross-process locks, partial downloads,
 and byte progress bars.
 
 Imports: ``openretina_core.registry`` only (never ``data``, ``cli`` or ``testing``). Plugins import from this
@@ -26,7 +26,20 @@ if TYPE_CHECKING:
         verify_dataset,
     )
     from openretina_core.files.fetch import DiskFullError
+    from openretina_core.files.hub_tree import (
+        ListingError,
+        TreeEntry,
+        TreeListing,
+        cached_listing,
+        list_tree,
+    )
     from openretina_core.files.progress import byte_bar, progress_enabled
+    from openretina_core.files.published import (
+        PublishedFiles,
+        listed_info,
+        published_files,
+        register_file_lister,
+    )
 
 _EXPORTS = {
     **dict.fromkeys(["UnsafeArchiveError", "list_members"], ".archives"),
@@ -45,6 +58,10 @@ _EXPORTS = {
         ".download",
     ),
     "DiskFullError": ".fetch",
+    **dict.fromkeys(["ListingError", "TreeEntry", "TreeListing", "cached_listing", "list_tree"], ".hub_tree"),
+    **dict.fromkeys(
+        ["PublishedFiles", "listed_info", "published_files", "register_file_lister"], ".published"
+    ),
     **dict.fromkeys(["byte_bar", "progress_enabled"], ".progress"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -52,16 +69,25 @@ __all__ = [
     "CorruptFileError",
     "DiskFullError",
     "HashMismatchError",
+    "ListingError",
     "OfflineError",
+    "PublishedFiles",
+    "TreeEntry",
+    "TreeListing",
     "UnsafeArchiveError",
     "byte_bar",
     "cache_root",
+    "cached_listing",
     "dataset_cache_dir",
     "fetch_dataset",
     "is_offline",
     "list_members",
+    "list_tree",
+    "listed_info",
     "prepare_dataset",
     "progress_enabled",
+    "published_files",
+    "register_file_lister",
     "select_files",
     "verify_dataset",
 ]

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from openretina_core.files import locks, partials
+from openretina_core.files import hub, locks, partials
 from openretina_core.files.archives import extract_archive
 from openretina_core.files.cache import (
     CACHE_ENV,
@@ -37,7 +37,9 @@ from openretina_core.files.fetch import (
     UrlFailedError,
     download_url,
 )
-from openretina_core.files.hosts import candidate_urls
+from openretina_core.files.hosts import candidate_urls, only_on_hub_offline
+from openretina_core.files.hub_tree import TreeEntry, listed_entry
+from openretina_core.files.published import listed_info
 from openretina_core.registry.errors import OpenRetinaDataError
 from openretina_core.registry.specs import DatasetInfo, RemoteFile
 
@@ -76,7 +78,7 @@ class CorruptFileError(IntegrityError):
 
 
 def is_offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return hub.env_flag(OFFLINE_ENV)
 
 
 def select_files(info: DatasetInfo, groups: Iterable[str] | None = None) -> list[RemoteFile]:
@@ -88,11 +90,19 @@ def select_files(info: DatasetInfo, groups: Iterable[str] | None = None) -> list
 # --- one file --------------------------------------------------------------------------------------------
 
 
+def _listed(root: Path, remote: RemoteFile) -> TreeEntry | None:
+    """The cached hub listing's entry for this file (its LFS sha256 and size), if a listing covers it."""
+    return listed_entry(root.name, remote.urls) if remote.urls else None
+
+
 def _known_hash(root: Path, remote: RemoteFile) -> str | None:
     if remote.sha256:
         return remote.sha256.lower()
     record = read_record(root, remote.relative_path)
-    return record.sha256 if record else None
+    if record is not None:
+        return record.sha256
+    entry = _listed(root, remote)
+    return entry.sha256 if entry else None
 
 
 def _corrupt_error(dataset_id: str, state: FileState) -> CorruptFileError:
@@ -110,6 +120,9 @@ def _expected(root: Path, remote: RemoteFile, result: FetchResult) -> tuple[str 
     record = read_record(root, remote.relative_path)
     if record is not None:
         return record.sha256, record.source
+    entry = _listed(root, remote)
+    if entry is not None and entry.sha256:
+        return entry.sha256, "host-listing"
     if result.host_sha256:
         return result.host_sha256, "host"
     return None, "first-download"
@@ -152,6 +165,8 @@ def _download(root: Path, dataset_id: str, remote: RemoteFile) -> None:
     if not urls:
         raise ValueError(f"dataset {dataset_id!r} declares no URL for {rel!r}")
     known = _known_hash(root, remote)
+    listed = _listed(root, remote) if remote.size is None else None
+    expected_size = remote.size if remote.size is not None else (listed.size if listed else None)
     failures: list[str] = []
     mismatch = False
     for url in urls:
@@ -161,7 +176,7 @@ def _download(root: Path, dataset_id: str, remote: RemoteFile) -> None:
                 result = download_url(
                     url,
                     partial,
-                    expected_size=remote.size,
+                    expected_size=expected_size,
                     resume_without_validator=known is not None,
                     desc=rel,
                 )
@@ -178,8 +193,8 @@ def _download(root: Path, dataset_id: str, remote: RemoteFile) -> None:
                 raise
             want, source = _expected(root, remote, result)
             problem = None
-            if remote.size is not None and result.size != remote.size:
-                problem = f"{result.size} bytes, expected {remote.size}"
+            if expected_size is not None and result.size != expected_size:
+                problem = f"{result.size} bytes, expected {expected_size}"
             elif want is not None and result.sha256 != want:
                 problem = f"sha256 {result.sha256}, expected {want} ({source})"
             if problem is None:
@@ -296,6 +311,13 @@ def fetch_dataset(
             f"Download on a machine with network access (`openretina-data download {info.id}`) into a shared "
             f"{CACHE_ENV}, or set OPENRETINA_MIRROR_URL to a local mirror and unset {OFFLINE_ENV}."
         )
+    on_hub = [r for r in missing if only_on_hub_offline(info.id, r)]
+    if on_hub:
+        raise OfflineError(
+            f"{_missing_message(info.id, root, on_hub)}\nThese files are on Hugging Face and {hub.HUB_OFFLINE_ENV}=1 "
+            f"(Hugging Face offline mode) forbids asking the hub: nothing was requested. Unset "
+            f"{hub.HUB_OFFLINE_ENV} to download them, or set OPENRETINA_MIRROR_URL to a local mirror."
+        )
     for remote in missing:
         rel = remote.relative_path
         with locks.file_lock(root, rel, ".lock", functools.partial(partials.progress_signature, root, rel)):
@@ -310,7 +332,8 @@ def prepare_dataset(name: str, *, groups: Iterable[str] | None = None) -> Path:
     """Download a registered dataset before training (once, e.g. on a login node or in ``prepare_data``)."""
     from openretina_core.registry.tables import get_dataset_spec
 
-    return fetch_dataset(get_dataset_spec(name).info, download=True, groups=groups)
+    info = listed_info(get_dataset_spec(name).info, "refresh")
+    return fetch_dataset(info, download=True, groups=groups)
 
 
 def verify_dataset(info: DatasetInfo, groups: Iterable[str] | None = None) -> list[FileState]:
@@ -321,6 +344,7 @@ def verify_dataset(info: DatasetInfo, groups: Iterable[str] | None = None) -> li
     """
     root = dataset_cache_dir(info.id)
     states = []
+    info = listed_info(info, "cache")  # every published file a listing names, not only the card's
     for remote in select_files(info, groups):
         state = check_file(root, remote, rehash=True, record_unknown=False)
         if state.status == "corrupt":

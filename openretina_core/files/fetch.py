@@ -30,6 +30,7 @@ from urllib.request import url2pathname
 
 from attrs import define
 
+from openretina_core.files import hub
 from openretina_core.files.partials import meta_of
 from openretina_core.files.progress import byte_bar
 from openretina_core.registry.errors import DataIntegrityError, OpenRetinaDataError
@@ -99,14 +100,22 @@ def _host_sha256(value: str | None) -> str | None:
 
 
 class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects and keeps the hash header Hugging Face sends on its redirect (X-Linked-Etag)."""
+    """Follows redirects and keeps the hash header Hugging Face sends on its redirect (X-Linked-Etag).
+
+    The hub token is an unredirected header, so urllib drops it on every redirect; it is added back only when the
+    redirect stays on the hub's origin (a renamed repository), never for the CDN on another host.
+    """
 
     def __init__(self) -> None:
         self.linked_etag: str | None = None
 
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
         self.linked_etag = _host_sha256(headers.get("X-Linked-Etag")) or self.linked_etag
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            for key, value in hub.auth_header(newurl).items():
+                new.add_unredirected_header(key, value)
+        return new
 
 
 def disk_space_error(folder: Path, needed: int | None, cause: BaseException | None = None) -> DiskFullError:
@@ -240,6 +249,19 @@ def _transfer_file_url(url: str, state: _Partial, expected_size: int | None, bar
     return None
 
 
+def hub_opener() -> urllib.request.OpenerDirector:
+    """An opener that follows redirects keeping the hub token on the hub's origin only."""
+    return urllib.request.build_opener(_RecordingRedirects())
+
+
+def hub_request(url: str, headers: dict[str, str]) -> urllib.request.Request:
+    """A request with ``headers``, plus the hub token when ``url`` is on the hub's origin (unredirected)."""
+    request = urllib.request.Request(url, headers=headers)
+    for key, value in hub.auth_header(url).items():
+        request.add_unredirected_header(key, value)
+    return request
+
+
 def _transfer_http(
     url: str, state: _Partial, expected_size: int | None, bar: Any, html_ok: bool
 ) -> str | None:
@@ -250,7 +272,7 @@ def _transfer_http(
             headers["If-Range"] = state.validator
     redirects = _RecordingRedirects()
     opener = urllib.request.build_opener(redirects)
-    request = urllib.request.Request(url, headers=headers)
+    request = hub_request(url, headers)
     try:
         response = opener.open(request, timeout=_env_number(TIMEOUT_ENV, 60.0))
     except urllib.error.HTTPError as exc:
@@ -262,6 +284,8 @@ def _transfer_http(
             raise _TransientError("server refused the resume range; restarting from byte 0") from exc
         if exc.code in TRANSIENT_STATUS:
             raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
+        if exc.code in (401, 403) and hub.on_hub_origin(exc.geturl() or url):
+            raise _PermanentError(hub.auth_hint(exc.code)) from exc
         raise _PermanentError(f"HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)

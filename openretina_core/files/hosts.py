@@ -6,6 +6,9 @@
 * ``OPENRETINA_HF_URL``, ``OPENRETINA_GIN_URL``, ``OPENRETINA_SDR_URL``, ``OPENRETINA_ZENODO_URL``: replace
   the ``scheme://host`` part of URLs on that host (the value may carry a path prefix), e.g. a proxy or a
   test server.
+* ``HF_ENDPOINT`` (Hugging Face's own variable) moves ``huggingface.co`` URLs too; ``OPENRETINA_HF_URL`` wins when
+  both are set. With ``HF_HUB_OFFLINE=1`` the Hugging Face URLs are dropped from the candidates (no request to
+  the hub); a mirror is not the hub and is still used. See :mod:`openretina_core.files.hub`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
+from openretina_core.files import hub
 from openretina_core.registry.specs import RemoteFile
 
 MIRROR_ENV = "OPENRETINA_MIRROR_URL"
@@ -59,8 +63,11 @@ def apply_host_override(url: str) -> str:
     host = (parts.hostname or "").lower()
     if host.startswith("www."):
         host = host[4:]
-    env = HOST_ENV.get(host)
-    base = os.environ.get(env, "").strip() if env else ""
+    if host == hub.HUB_HOST:
+        base = hub.endpoint_override() or ""
+    else:
+        env = HOST_ENV.get(host)
+        base = os.environ.get(env, "").strip() if env else ""
     if not base:
         return url
     rest = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -73,9 +80,16 @@ def mirror_url(mirror: str, dataset_id: str, relative_path: str) -> str:
 
 
 def candidate_urls(dataset_id: str, remote: RemoteFile) -> list[str]:
-    """The URLs to try, in order: the mirror alone when one is set, else each published URL (overridden)."""
+    """The URLs to try, in order: the mirror alone when one is set, else each published URL (overridden), less
+    the Hugging Face ones in Hugging Face's offline mode."""
     check_relative_path(remote.relative_path, dataset_id)
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     if mirror:
         return [mirror_url(mirror, dataset_id, remote.relative_path)]
-    return [apply_host_override(url) for url in remote.urls]
+    skip_hub = hub.hub_offline()
+    return [apply_host_override(url) for url in remote.urls if not (skip_hub and hub.is_hub_url(url))]
+
+
+def only_on_hub_offline(dataset_id: str, remote: RemoteFile) -> bool:
+    """Whether ``remote`` has published URLs but every one is on Hugging Face, which offline mode forbids."""
+    return bool(remote.urls) and not candidate_urls(dataset_id, remote)

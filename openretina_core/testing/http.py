@@ -10,6 +10,10 @@ Plugin tests serve their synthetic files under the real relative paths and point
 
 Faults: :meth:`fail` (answer N requests with a 5xx), :meth:`truncate` (announce the full length, send part of
 the body, drop the connection), ``support_range = False`` (ignore Range headers), ``chunk_delay`` (throttle).
+
+As a fake hub (``HF_ENDPOINT=server.url``) it answers the tree API over its ``/datasets/...`` files
+(:mod:`~openretina_core.testing.hub_api`, ``tree_page_size`` per page); ``gated_token`` makes hub paths need
+``Authorization: Bearer <token>`` (401 without, 403 with another); :meth:`authorizations` lists what was sent.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from attrs import define, field
+
+from openretina_core.testing.hub_api import is_hub_path, tree_page
 
 
 def zip_folder(folder: str | os.PathLike[str], top: str | None = None) -> bytes:
@@ -68,6 +74,7 @@ class RequestRecord:
     path: str
     range: str | None
     status: int
+    authorization: str | None = None
 
 
 class LocalFileServer:
@@ -82,6 +89,9 @@ class LocalFileServer:
     ) -> None:
         self.files: dict[str, ServedFile] = {}
         self.support_range = True
+        self.tree_page_size = 1000
+        self.lfs_min_size = 0
+        self.gated_token: str | None = None
         self.chunk_size, self.chunk_delay = chunk_size, chunk_delay
         self.requests: list[RequestRecord] = []
         self._failures: dict[str, list[int]] = {}
@@ -132,6 +142,11 @@ class LocalFileServer:
         key = "/" + path.lstrip("/")
         with self._lock:
             return sum(1 for r in self.requests if r.path == key and r.method == method)
+
+    def authorizations(self, path: str | None = None) -> list[str | None]:
+        key = "/" + path.lstrip("/") if path is not None else None
+        with self._lock:  # the Authorization header of each request (of ``path``, or all), in order
+            return [r.authorization for r in self.requests if key is None or r.path == key]
 
     def ranges(self, path: str) -> list[str | None]:
         key = "/" + path.lstrip("/")
@@ -204,9 +219,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(body=True)
 
+    def _record(self, path: str, status: int) -> RequestRecord:
+        return RequestRecord(
+            self.command, path, self.headers.get("Range"), status, self.headers.get("Authorization")
+        )
+
     def _send_status(self, path: str, status: int, headers: Mapping[str, str] | None = None) -> None:
-        owner = self.server_owner
-        owner._log(RequestRecord(self.command, path, self.headers.get("Range"), status))
+        self.server_owner._log(self._record(path, status))
         body = f"{status} {HTTPStatus(status).phrase}\n".encode()
         self.send_response(status)
         for key, value in (headers or {}).items():
@@ -221,7 +240,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bool) -> None:
         owner = self.server_owner
-        path = unquote(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        if owner.gated_token is not None and is_hub_path(path):
+            sent = self.headers.get("Authorization")
+            if sent != f"Bearer {owner.gated_token}":
+                self._send_status(path, 401 if sent is None else 403)
+                return
+        if path.startswith("/api/"):
+            self._serve_api(path, parts.query, body)
+            return
         served = owner.files.get(path)
         if served is None:
             self._send_status(path, 404)
@@ -247,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_status(path, 416, {"Content-Range": f"bytes */{len(data)}"})
                     return
                 status = 206
-        owner._log(RequestRecord(self.command, path, requested, status))
+        owner._log(self._record(path, status))
         payload = data[start:]
         self.send_response(status)
         self.send_header("Content-Type", served.content_type)
@@ -277,6 +305,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _serve_api(self, path: str, query: str, body: bool) -> None:
+        owner = self.server_owner
+        files = {k: (None if f.redirect else f.data, f.headers) for k, f in owner.files.items()}
+        status, payload, headers = tree_page(
+            files, owner.url, path, query, page_size=owner.tree_page_size, lfs_min_size=owner.lfs_min_size
+        )
+        owner._log(self._record(path, status))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if body:
+            self.wfile.write(payload)
 
 
 # A child that imports only the download machinery: the package ``__init__`` (and torch with it) is skipped,

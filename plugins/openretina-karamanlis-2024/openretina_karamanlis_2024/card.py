@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from openretina_core.files import register_file_lister
 from openretina_core.registry import DatasetInfo, RemoteFile
 from openretina_karamanlis_2024.constants import (
     DATA_DOI,
@@ -11,10 +12,10 @@ from openretina_karamanlis_2024.constants import (
     GIN_REPOSITORY,
     HF_FOLDER_URL,
     HF_RESOLVE_BASE,
+    KNOWN_SESSIONS,
     PAPER_DOI,
     PAPER_URL,
     RETINA_PIXEL_SIZE_UM,
-    SESSIONS,
     SESSIONS_DIR,
     STIM_TYPES,
 )
@@ -42,7 +43,7 @@ FILES = tuple(
         extract=True,
         group=species,
     )
-    for species, sessions in SESSIONS.items()
+    for species, sessions in KNOWN_SESSIONS.items()
     for session in sessions
 )
 
@@ -105,11 +106,15 @@ INFO = DatasetInfo(
         "implementation wrapped one border row/column instead), then an antialiased bilinear resize.",
         "Composed movies are cached under <cache>/karamanlis_2024/derived, keyed by the parameters and the source "
         "file's identity; nothing is written next to the data.",
-        "The file list declares only the two example sessions known here; complete it from the Hugging Face "
-        "mirror's listing (gollisch_lab/karamanlis_2024/sessions). With data_dir= every session folder or zip "
-        "found is used.",
+        "Sessions: every one the Hugging Face mirror lists under gollisch_lab/karamanlis_2024/sessions (the hub's "
+        "tree listing, cached for offline use); the file list above holds only the names known without it (the "
+        "offline fallback). `openretina-data download karamanlis_2024` says which sessions and bytes it fetches. "
+        "With data_dir= every session folder or zip found is used.",
         "Sessions are selected by species as one '_'-separated part of the folder name.",
     ),
     bibtex=BIBTEX,
     pip_extra=DATASET_ID,
 )
+
+# download, prepare and verify take the sessions from the mirror's listing (sessions.py), not only FILES above.
+register_file_lister(DATASET_ID, "openretina_karamanlis_2024.sessions:published_files")

@@ -26,6 +26,34 @@ SESSIONS: dict[str, tuple[str, ...]] = {
     "marmoset": ("20220208_60MEA_marmoset_right_i1",),
 }
 
+# The Hugging Face mirror: dataset repository, revision, and the dataset's folder in it (its sessions are listed
+# from <folder>/sessions with the hub's tree API; see sessions.py).
+HF_REPO_ID = "open-retina/open-retina"
+HF_REVISION = "main"
+HF_DATASET_FOLDER = "gollisch_lab/karamanlis_2024"
+
+# Published session names known without the listing (the offline fallback): the two examples above and names
+# seen on the mirror (sightings, not a complete listing; the listing, when reachable, is the truth).
+KNOWN_SESSIONS: dict[str, tuple[str, ...]] = {
+    "mouse": (
+        "20201112_252MEA_mouse_left_half_dorsal",
+        "20210115_252MEA_mouse_left_half_ventral",
+        "20210115_252MEA_mouse_right_half_ventral",
+        "20210203_252MEA_mouse_left_half_dorsal",
+        "20210203_252MEA_mouse_left_half_ventral",
+        "20210803_252MEA_mouse_left_half_dorsal",
+        "20210813_252MEA_mouse_left_half_dorsal",
+        "20210813_252MEA_mouse_left_half_ventral",
+        "20210916_252MEA_mouse_right_half_ventral",
+    ),
+    "marmoset": (
+        "20220208_60MEA_marmoset_right_i1",
+        "20220301_60MEA_marmoset_left_s1",
+        "20220301_252MEA_marmoset_left_n1",
+        "20220329_60MEA_marmoset_right_i1",
+    ),
+}
+
 SPECIES = ("mouse", "marmoset")
 # Stimulus files whose layout (the keys below) is known. The reference also accepts "frozencheckerflicker",
 # "gratingflicker" and "imagesequence" but reads the same keys from them, which their files do not hold.

@@ -24,12 +24,16 @@ from openretina_karamanlis_2024.movie_cache import dataset_cache
 
 
 def data_root(data_dir: str | os.PathLike[str] | None, download: bool, species: str) -> Path:
-    """``data_dir`` as given, or the cached copy of ``species``'s files (downloaded when ``download``)."""
-    from openretina_core.files import fetch_dataset
+    """``data_dir`` as given, or the cached copy of every published ``species`` session (downloaded when
+    ``download``). The sessions are the mirror's listing (cached; fetched once when downloading without one),
+    else the known names: see ``sessions.py``."""
+    from openretina_core.files import fetch_dataset, listed_info
     from openretina_karamanlis_2024.card import INFO
 
-    folder = Path(data_dir) if data_dir is not None else None
-    return Path(fetch_dataset(INFO, data_dir=folder, download=download, groups=[species]))
+    if data_dir is not None:
+        return Path(fetch_dataset(INFO, data_dir=Path(data_dir)))
+    info = listed_info(INFO, "auto" if download else "cache")
+    return Path(fetch_dataset(info, download=download, groups=[species]))
 
 
 def get_karamanlis_dataloaders(
