@@ -1,4 +1,5 @@
-"""Hook implementations only; the loading code is imported when a loader is called."""
+"""Hook implementations only: listing the installed datasets imports this module,
+so it stays light; the loading code (numpy, torch) is imported when the hook runs."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import openretina_core
 
 @openretina_core.hookimpl
 def register_datasets(register: Any) -> None:
-    from openretina_my_lab_2025 import dataset
-    from openretina_my_lab_2025.constants import INFO
+    from . import dataset
+    from .constants import INFO
 
     register(
         openretina_core.DatasetSpec(
-            info=INFO, get_dataloaders=dataset.get_dataloaders, write_sample=dataset.write_sample
+            info=INFO,
+            get_dataloaders=dataset.get_dataloaders,
+            write_sample=dataset.write_sample,
         )
     )
