@@ -141,6 +141,17 @@ def test_decode_equals_the_float32_path_bit_for_bit(
     np.testing.assert_array_equal(stimulus_map.decode(movie, 0), reference(movie, sub, div, 0))
 
 
+@pytest.mark.parametrize("block_bytes", [1, 100, 4 << 20])
+def test_blocked_cpu_decode_equals_one_pass(block_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openretina_core.data import decode
+
+    monkeypatch.setattr(decode, "DECODE_BLOCK_BYTES", block_bytes)
+    raw = published("uint8", (7, 3, 2, 4, 4), 2)
+    sub, div = np.array([3.0, -1.5], np.float32), np.array([7.0, 0.3], np.float32)
+    decoded = BatchDecoder(StimulusMap(sub, div), 2).decode(torch.from_numpy(raw), 2)
+    np.testing.assert_array_equal(decoded.numpy(), reference(raw, sub, div, channel_axis=2))
+
+
 def test_decode_of_a_permuted_batch_keeps_its_layout() -> None:
     raw = torch.from_numpy(published("uint8", (3, 5, 2, 4, 4), 1))  # (B, T, C, H, W)
     decoder = BatchDecoder(StimulusMap([1.0, 2.0], [3.0, 0.5]), 2)
