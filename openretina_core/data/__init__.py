@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from openretina_core.data.cyclers import LongCycler, ShortCycler, cycle, iter_batches
     from openretina_core.data.data_info import DatasetStatistics, compute_data_info, get_n_neurons_per_session
     from openretina_core.data.device import DeviceDataLoader, resolve_device, to_device
+    from openretina_core.data.fixation_movies import (
+        StreamedFrames,
+        grid_frames,
+        image_blocks,
+        image_groups,
+        window_frames,
+    )
     from openretina_core.data.h5blocks import (
         RunningMoments,
         frame_blocks,
@@ -86,6 +93,9 @@ _EXPORTS = {
         ["RunningMoments", "frame_blocks", "read_float32", "read_frames", "require_dataset"], ".h5blocks"
     ),
     "BaseDataLoader": ".base_dataloader",
+    **dict.fromkeys(
+        ["StreamedFrames", "grid_frames", "image_blocks", "image_groups", "window_frames"], ".fixation_movies"
+    ),
     **dict.fromkeys(
         [
             "COMPACT_DTYPES",
@@ -171,6 +181,7 @@ __all__ = [
     "ShortCycler",
     "SplitLoaders",
     "StimulusMap",
+    "StreamedFrames",
     "UnreadableFileError",
     "UnsafePickleError",
     "all_finite",
@@ -192,6 +203,9 @@ __all__ = [
     "frame_blocks",
     "get_dataloaders",
     "get_n_neurons_per_session",
+    "grid_frames",
+    "image_blocks",
+    "image_groups",
     "iter_batches",
     "keeps_compact",
     "load_npy",
@@ -215,6 +229,7 @@ __all__ = [
     "test_batch_size",
     "to_device",
     "verify_sha256",
+    "window_frames",
     "zscore_in_place",
     "zscore_movies_in_place",
 ]

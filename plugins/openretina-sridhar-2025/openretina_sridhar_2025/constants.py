@@ -127,5 +127,5 @@ EXCLUDED_CELLS: dict[str, dict[str, tuple[int, ...]]] = {
 }
 
 # Bump when a prepared entry's content or layout changes: old entries are then never read.
-MOVIE_FORMAT_VERSION = 1
+MOVIE_FORMAT_VERSION = 2  # 2: natural-movie frames of uint8 images stored as uint8 (store_dtype)
 RESPONSE_FORMAT_VERSION = 1

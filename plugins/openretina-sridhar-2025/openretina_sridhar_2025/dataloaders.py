@@ -24,10 +24,12 @@ from openretina_core.data import (
     ResponsesTrainTestSplit,
     apply_nan_policy,
     check_matching_stimulus,
+    check_store_dtype,
     compute_data_info,
     distributed_context,
     make_movie_dataloader,
     responses_time_major,
+    stimulus_map_of,
 )
 from openretina_sridhar_2025.chunks import (
     OverheadMovieDataset,
@@ -101,6 +103,7 @@ def get_sridhar_dataloaders(
     pin_memory: bool = False,
     distributed: bool | None = None,
     movie_reads: str = "auto",
+    store_dtype: str = "published",
 ) -> DataLoaders:
     """Train/validation/test loaders of the Sridhar et al. 2025 marmoset sessions of ``stim_type``.
 
@@ -112,11 +115,14 @@ def get_sridhar_dataloaders(
     loader serves the repeated sequence. ``stimulus_seed`` selects a seed's trials where the pickle separates
     them; ``excluded_cells`` (``"published"``, a mapping, or None) or ``cell_index`` select cells.
     ``render_device`` renders natural-movie frames on that device; ``prepared=False`` keeps everything in
-    memory instead of the prepared store.
+    memory instead of the prepared store. ``store_dtype="published"`` (default) stores natural-movie frames of
+    uint8 images as uint8 (a quarter of the bytes; batches are decoded to the same float32 values);
+    ``"float32"`` stores float32.
     """
     from openretina_core.store import store_enabled
 
     check_split(split)
+    check_store_dtype(store_dtype)
     if batch_size < 1:
         raise BadDataError(f"batch_size must be positive, got {batch_size}")
     if extra_frame < 0:
@@ -162,6 +168,7 @@ def get_sridhar_dataloaders(
             render_device=device,
             use_store=use_store,
             opened=opened,
+            store_dtype=store_dtype,
         )
         sta_dir = files.root / STA_DIR
         if get_locations or (get_locations is None and sta_dir.is_dir()):
@@ -223,6 +230,7 @@ def get_sridhar_dataloaders(
                 response_index=response_index,
                 name=f"{session}/{name}",
                 movie_file=movie_file,
+                movie_map=stimulus_map_of(movie_split.train),
             )
             if name == "validation":
                 loader = make_movie_dataloader(
@@ -282,6 +290,7 @@ def get_sridhar_dataloaders(
             test_responses_by_trial=torch.from_numpy(np.asarray(by_trial)) if by_trial is not None else None,
             name=f"{session}/{TEST_NAME}",
             movie_file=store.file_for(test_movie, file_backed),
+            movie_map=stimulus_map_of(test_movie),
         )
         loaders[TEST_NAME][session] = make_movie_dataloader(
             test_ds,

@@ -22,7 +22,7 @@ import torch
 from attrs import define
 
 from openretina_core import BadDataError
-from openretina_core.data import load_npy
+from openretina_core.data import image_blocks, load_npy, window_frames
 from openretina_sridhar_2025.constants import CROP_SHAPE, PADDED_IMAGE_SHAPE, PADDING, RETINA_CROP
 from openretina_sridhar_2025.fixations import Fixations
 
@@ -150,6 +150,13 @@ class ImageBank:
             self._bytes -= old.nbytes
         return array
 
+    def all_uint8(self) -> bool:
+        """Whether every image file holds uint8 values (read from the headers; nothing is decoded)."""
+        for path in self.paths:
+            if load_npy(path, "a padded image (y, x)", mmap_mode="r").dtype != np.uint8:
+                return False
+        return True
+
     def stack(self, indices: np.ndarray) -> torch.Tensor:
         """``(2 G, y, x)``: the ``G`` images transposed, then the same mirrored along y. uint8 images stay uint8
         (a quarter of the bytes to gather); any other dtype becomes float32."""
@@ -162,20 +169,66 @@ class ImageBank:
         return torch.from_numpy(out)
 
 
-def _blocks(image: np.ndarray, max_frames: int, max_images: int) -> list[tuple[int, int]]:
-    """Consecutive ``[start, stop)`` ranges of at most ``max_frames`` frames using at most ``max_images``
-    distinct images (a range grows 256 frames at a time; a single frame always fits)."""
-    ranges, start, step = [], 0, 256
-    while start < len(image):
-        stop, used = start, set[int]()
-        while stop < len(image) and stop - start < max_frames:
-            grown = used | set(np.unique(image[stop : min(len(image), stop + step)]).tolist())
-            if len(grown) > max_images and stop > start:
-                break
-            used, stop = grown, min(len(image), stop + step, start + max_frames)
-        ranges.append((start, stop))
-        start = stop
-    return ranges
+class FramePlan:
+    """Where every frame of ``lines`` reads its image (checked once): the image, whether it is mirrored, and
+    the window origin in the transposed (or mirrored) image. ``render(start, stop, out)`` renders frames
+    ``start..stop`` of ``lines`` into ``out``, a block at a time; consecutive calls (a streamed store entry)
+    reuse the bank's decoded images."""
+
+    def __init__(
+        self,
+        bank: ImageBank,
+        fixations: Fixations,
+        lines: np.ndarray,
+        geometry: Geometry,
+        device: torch.device | None = None,
+    ) -> None:
+        geometry.check(fixations, len(bank), lines)
+        self.bank, self.geometry = bank, geometry
+        self.device = device or torch.device("cpu")
+        self.shape = geometry.output_shape
+        _, ny = geometry.image_shape
+        row0, col0 = int(geometry.rows[0]), int(geometry.cols[0])
+        x0, y0 = geometry.origins(fixations, lines)
+        self.mirrored = geometry.mirrored(fixations, lines)
+        self.image = fixations.image[lines]
+        # Window origins in the transposed stack: rows (y) of the plain or mirrored copy, columns (x).
+        self.row = np.where(self.mirrored, ny - y0 - geometry.crop_shape[1] + row0, y0 + row0)
+        self.col = x0 + col0
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def render(
+        self, start: int, stop: int, out: np.ndarray, progress: Callable[[int], object] | None = None
+    ) -> np.ndarray:
+        """Frames ``start..stop`` into ``out`` (``(stop - start, H, W)`` or with a channel axis of 1): float32
+        image values / 255, or, for a uint8 ``out``, the uint8 image values themselves (the compact store; the
+        batches divide by 255 as this does). Per block, one strided-window gather of the block's images (the
+        shared ``window_frames``), then one conversion into ``out``."""
+        height, width = self.shape
+        raw = out.dtype == np.uint8
+        target_all = torch.from_numpy(out).reshape(stop - start, height, width)
+        step = (self.geometry.subsample, self.geometry.subsample)
+        max_frames = max(1, _BLOCK_BYTES // (4 * height * width))
+        image = self.image[start:stop]
+        for b0, b1 in image_blocks(image, max_frames, _MAX_BLOCK_IMAGES):
+            used, local = np.unique(image[b0:b1], return_inverse=True)
+            stack = self.bank.stack(used).to(self.device)  # (2G, y, x)
+            lo, hi = start + b0, start + b1
+            slot = local.reshape(-1) + len(used) * self.mirrored[lo:hi]
+            frames = window_frames(stack, slot, self.row[lo:hi], self.col[lo:hi], self.shape, step)
+            if raw and frames.dtype != torch.uint8:
+                raise BadDataError(
+                    f"{self.bank.paths[int(used[0])].parent}: uint8 frames asked of non-uint8 images"
+                )
+            target = target_all[b0:b1]
+            target.copy_(frames)  # to the CPU (and float32) in one pass
+            if not raw:
+                target.div_(255.0)
+            if progress is not None:
+                progress(b1 - b0)
+        return out
 
 
 def render_frames(
@@ -190,43 +243,15 @@ def render_frames(
 ) -> np.ndarray:
     """Frames ``(len(lines), H, W)`` float32 (image values / 255) for the given fixation lines, into ``out``.
 
-    A block of frames is one indexing of a strided view holding every window of its images (transposed and
-    mirrored copies, so a mirrored frame is a plain window too): no per-frame work, one pass over the output.
+    Every frame is a plain window of its image's transposed or mirrored copy, so a block of frames is one
+    indexing of a strided view holding every window of its images: no per-frame work, one pass over the output.
     """
     height, width = geometry.output_shape
     if out.shape != (len(lines), height, width) or out.dtype != np.float32:
         raise BadDataError(
             f"out: expected float32 {(len(lines), height, width)}, received {out.dtype} {out.shape}"
         )
-    geometry.check(fixations, len(bank), lines)
-    device = device or torch.device("cpu")
-    nx, ny = geometry.image_shape
-    step, row0, col0 = geometry.subsample, int(geometry.rows[0]), int(geometry.cols[0])
-    x0_all, y0_all = geometry.origins(fixations, lines)
-    mirrored_all = geometry.mirrored(fixations, lines)
-    image_all = fixations.image[lines]
-    # Window origins in the transposed stack: rows (y) of the plain or mirrored copy, columns (x).
-    row_all = np.where(mirrored_all, ny - y0_all - geometry.crop_shape[1] + row0, y0_all + row0)
-    col_all = x0_all + col0
-    out_t = torch.from_numpy(out)
-    max_frames = max(1, _BLOCK_BYTES // (4 * height * width))
-    for start, stop in _blocks(image_all, max_frames, _MAX_BLOCK_IMAGES):
-        used, local = np.unique(image_all[start:stop], return_inverse=True)
-        stack = bank.stack(used).to(device)  # (2G, y, x)
-        windows = stack.as_strided(
-            (stack.shape[0], ny - (height - 1) * step, nx - (width - 1) * step, height, width),
-            (ny * nx, nx, 1, step * nx, step),
-        )
-        slot = torch.as_tensor(local + len(used) * mirrored_all[start:stop], device=device)
-        rows = torch.as_tensor(row_all[start:stop], device=device)
-        cols = torch.as_tensor(col_all[start:stop], device=device)
-        frames = windows[slot, rows, cols]  # (B, H, W)
-        target = out_t[start:stop]
-        target.copy_(frames)  # to the CPU and float32 in one pass
-        target.div_(255.0)
-        if progress is not None:
-            progress(stop - start)
-    return out
+    return FramePlan(bank, fixations, lines, geometry, device).render(0, len(lines), out, progress)
 
 
 def image_files(folder: Path, mark: str) -> list[Path]:

@@ -18,6 +18,7 @@ from openretina_sridhar_2025.stimuli import (
     movie_sources_natural,
     movie_sources_white_noise,
     natural_movie_params,
+    natural_movie_streams,
     prepared_movies,
     render_session_movies,
     white_noise_movies,
@@ -35,8 +36,10 @@ def session_movies(
     render_device: torch.device | None,
     use_store: bool,
     opened: dict[str, dict[str, np.ndarray]],
+    store_dtype: str = "published",
 ) -> dict[str, np.ndarray]:
-    """The session's time-major movies of exactly its kept trials (mapped from the store when prepared)."""
+    """The session's time-major movies of exactly its kept trials (mapped from the store when prepared;
+    natural-movie frames of uint8 images stored as uint8 with ``store_dtype="published"``)."""
     trials, fpt = responses.trials, responses.frames_per_trial
     if files.stim_type == NATURAL_MOVIE:
         assert files.fixations is not None and files.images is not None
@@ -50,24 +53,28 @@ def session_movies(
             raise FileNotFoundError(
                 f"session {files.session}: fixation file {str(fixation_path)!r} does not exist"
             )
-        params = natural_movie_params(fixation_path, geometry, trials, responses.n_trials, fpt, test_frames)
+        params = natural_movie_params(
+            fixation_path, geometry, trials, responses.n_trials, fpt, test_frames, store_dtype
+        )
+        options: dict[str, Any] = {
+            "trials": trials,
+            "n_trials": responses.n_trials,
+            "frames_per_trial": fpt,
+            "test_frames": test_frames,
+            "device": render_device,
+        }
         return prepared_movies(
             f"movie-{fixation_path.stem}",
             params,
             movie_sources_natural(fixation_path, image_dir),
             lambda allocate: render_session_movies(
-                fixation_path,
-                image_dir,
-                geometry,
-                trials=trials,
-                n_trials=responses.n_trials,
-                frames_per_trial=fpt,
-                test_frames=test_frames,
-                allocate=allocate,
-                device=render_device,
+                fixation_path, image_dir, geometry, allocate=allocate, **options
             ),
             use_store=use_store,
             opened=opened,
+            streams=lambda: natural_movie_streams(
+                fixation_path, image_dir, geometry, compact=store_dtype == "published", **options
+            ),
         )
     assert files.wn_train is not None and files.wn_test is not None
     train_dir, test_dir = files.wn_train, files.wn_test

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from openretina_core import BadDataError
-from openretina_core.data import load_npy
+from openretina_core.data import StimulusMap, StreamedFrames, as_compact, load_npy
 from openretina_sridhar_2025.constants import (
     DATASET_ID,
     IMAGE_MARK,
@@ -32,13 +32,17 @@ from openretina_sridhar_2025.constants import (
     WN_TRIAL_DIR,
 )
 from openretina_sridhar_2025.fixations import read_fixations, trial_lines
-from openretina_sridhar_2025.render import Geometry, ImageBank, image_files, render_frames
+from openretina_sridhar_2025.render import FramePlan, Geometry, ImageBank, image_files
 
 logger = logging.getLogger(__name__)
 
 _WN_BLOCK_BYTES = 32 << 20  # float32 frames converted at once
+_RENDER_ROWS = 4096  # natural-movie frames rendered per call into an in-memory movie
 
 Allocate = Callable[[str, tuple[int, ...]], np.ndarray]
+# The float32 values of natural-movie frames stored as their uint8 image values: (raw - 0) / 255, computed as
+# the float32 path computes it (convert, divide), so batches are the same bit for bit.
+IMAGE_MAP = StimulusMap(0.0, 255.0)
 
 
 def _new_arrays(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -54,6 +58,43 @@ def _bar(total: int, desc: str) -> Any:
 
 
 # -- natural movie -------------------------------------------------------------------------------------------
+def natural_movie_streams(
+    fixation_path: Path,
+    image_dir: Path,
+    geometry: Geometry,
+    *,
+    trials: Sequence[int],
+    n_trials: int,
+    frames_per_trial: int,
+    test_frames: int,
+    device: torch.device | None = None,
+    compact: bool = False,
+) -> dict[str, StreamedFrames]:
+    """``{"test": (test_frames, 1, H, W), "train": (len(trials) * frames_per_trial, 1, H, W)}``, as streams
+    rendered when read (every line checked first, before anything is rendered or written): float32 image / 255,
+    or with ``compact`` and uint8 images the uint8 image values (``IMAGE_MAP`` gives their float32 values)."""
+    fixations = read_fixations(fixation_path)
+    test_lines, train_lines = trial_lines(fixations, trials, frames_per_trial, test_frames, n_trials)
+    bank = ImageBank(image_files(image_dir, IMAGE_MARK), geometry.image_shape)
+    dtype = np.uint8 if compact and bank.all_uint8() else np.float32
+    plans = {
+        name: FramePlan(bank, fixations, lines, geometry, device)
+        for name, lines in (("test", test_lines), ("train", train_lines))
+    }
+    height, width = geometry.output_shape
+    streams = {}
+    for name, plan in plans.items():
+        bar = _bar(len(plan), f"rendering {fixation_path.stem}: {name}")
+
+        def render(start: int, stop: int, out: np.ndarray, plan: FramePlan = plan, bar: Any = bar) -> None:
+            plan.render(start, stop, out, bar.update)
+            if stop == len(plan):
+                bar.close()
+
+        streams[name] = StreamedFrames((len(plan), 1, height, width), dtype, render)
+    return streams
+
+
 def render_session_movies(
     fixation_path: Path,
     image_dir: Path,
@@ -66,29 +107,20 @@ def render_session_movies(
     allocate: Allocate = _new_arrays,
     device: torch.device | None = None,
 ) -> dict[str, np.ndarray]:
-    """``{"test": (test_frames, 1, H, W), "train": (len(trials) * frames_per_trial, 1, H, W)}``."""
-    fixations = read_fixations(fixation_path)
-    test_lines, train_lines = trial_lines(fixations, trials, frames_per_trial, test_frames, n_trials)
-    bank = ImageBank(image_files(image_dir, IMAGE_MARK), geometry.image_shape)
-    for lines in (test_lines, train_lines):  # every line checked before anything is written
-        geometry.check(fixations, len(bank), lines)
-    height, width = geometry.output_shape
-    movies = {}
-    for name, lines in (("test", test_lines), ("train", train_lines)):
-        movie = allocate(name, (len(lines), 1, height, width))
-        with _bar(len(lines), f"rendering {fixation_path.stem}: {name}") as bar:
-            render_frames(
-                bank,
-                fixations,
-                lines,
-                geometry,
-                movie.reshape(len(lines), height, width),
-                device=device,
-                progress=bar.update,
-            )
-        movies[name] = movie
-    logger.debug("rendered %s with %d image reads", fixation_path.name, bank.reads)
-    return movies
+    """The same movies rendered whole into the arrays ``allocate`` gives (new in-memory arrays by default)."""
+    streams = natural_movie_streams(
+        fixation_path,
+        image_dir,
+        geometry,
+        trials=trials,
+        n_trials=n_trials,
+        frames_per_trial=frames_per_trial,
+        test_frames=test_frames,
+        device=device,
+    )
+    return {
+        name: stream.read_all(allocate(name, stream.shape), _RENDER_ROWS) for name, stream in streams.items()
+    }
 
 
 def natural_movie_params(
@@ -98,6 +130,7 @@ def natural_movie_params(
     n_trials: int,
     frames_per_trial: int,
     test_frames: int,
+    store_dtype: str = "published",
 ) -> dict[str, Any]:
     """Every parameter that changes the rendered frames (part of the entry's key)."""
     return {
@@ -109,6 +142,7 @@ def natural_movie_params(
         "frames_per_trial": int(frames_per_trial),
         "test_frames": int(test_frames),
         "values": "image / 255, float32",
+        "store_dtype": store_dtype,  # "published": uint8 images stored as uint8 frames with IMAGE_MAP
     }
 
 
@@ -284,10 +318,12 @@ def prepared_movies(
     *,
     use_store: bool,
     opened: dict[str, dict[str, np.ndarray]],
+    streams: Callable[[], dict[str, StreamedFrames]] | None = None,
 ) -> dict[str, np.ndarray]:
     """The movies ``make`` builds: mapped from the store entry for ``params`` and ``sources`` when it exists,
-    else built straight into a new entry's files. ``opened`` holds what this load has mapped already, so
-    sessions with the same files and options share one array."""
+    else built straight into a new entry's files (with ``streams``: written through the files from the
+    streams, a bounded chunk at a time, so no page of the new entry is mapped while it is written). ``opened``
+    holds what this load has mapped already, so sessions with the same files and options share one array."""
     import json
 
     token = json.dumps({"name": name, **params}, sort_keys=True, default=str)
@@ -299,12 +335,27 @@ def prepared_movies(
         from openretina_core.store import prepare_entry
 
         def build(writer: Any) -> None:
-            make(lambda array, shape: writer.allocate(array, shape, np.float32))
+            if streams is None:
+                make(lambda array, shape: writer.allocate(array, shape, np.float32))
+                return
+            maps = {}
+            for array, stream in streams().items():
+                try:
+                    writer.put(array, stream, stream.dtype)
+                finally:
+                    stream.close()
+                if stream.dtype == np.uint8:
+                    maps[array] = IMAGE_MAP.to_json()
+            writer.user_meta["maps"] = maps
 
         entry = prepare_entry(
             DATASET_ID, name, params=params, sources=list(sources), build=build, version=MOVIE_FORMAT_VERSION
         )
-        movies = {"test": entry["test"], "train": entry["train"]}
+        maps = entry.meta.get("user", {}).get("maps", {})
+        movies = {
+            name: as_compact(entry[name], StimulusMap.from_json(maps[name])) if name in maps else entry[name]
+            for name in ("test", "train")
+        }
     opened[token] = movies
     return movies
 
