@@ -247,6 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
             if sent != f"Bearer {owner.gated_token}":
                 self._send_status(path, 401 if sent is None else 403)
                 return
+        failure = owner._next_fault(owner._failures, path) if body else None
+        if failure is not None:
+            self._send_status(path, failure)
+            return
         if path.startswith("/api/"):
             self._serve_api(path, parts.query, body)
             return
@@ -257,10 +261,6 @@ class _Handler(BaseHTTPRequestHandler):
         if served.redirect is not None:
             target = served.redirect if "://" in served.redirect else owner.url_for(served.redirect)
             self._send_status(path, 302, {"Location": target, **served.headers})
-            return
-        failure = owner._next_fault(owner._failures, path) if body else None
-        if failure is not None:
-            self._send_status(path, failure)
             return
         data = served.data
         etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
