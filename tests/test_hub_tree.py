@@ -20,8 +20,8 @@ from openretina_core import hookimpl
 from openretina_core.cli.cache_commands import register_commands
 from openretina_core.files import cache, hub_tree
 from openretina_core.files.download import HashMismatchError, fetch_dataset
-from openretina_core.files.plan import human_size
 from openretina_core.files.hub_tree import ListingError, cached_listing, list_tree, next_link
+from openretina_core.files.plan import human_size
 from openretina_core.files.published import PublishedFiles, listed_info, register_file_lister
 from openretina_core.registry.manager import build_plugin_manager, reset_plugin_state
 from openretina_core.registry.specs import DatasetInfo, DatasetSpec, RemoteFile
