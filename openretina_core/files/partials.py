@@ -160,3 +160,19 @@ def sweep(root: Path, relative_path: str) -> None:
         if is_abandoned(path):
             path.unlink(missing_ok=True)
             meta_of(path).unlink(missing_ok=True)
+
+
+def partial_beside(target: Path) -> Path:
+    """A process-unique partial name next to ``target`` (for files written in place, not downloaded): a
+    process killed while writing leaves it for :func:`sweep_beside` to delete."""
+    return target.with_name(f"{target.name}~{_token()}.part")
+
+
+def sweep_beside(folder: Path) -> int:
+    """Delete the abandoned partials directly in ``folder`` (their writer is dead); how many were deleted."""
+    swept = 0
+    for path in folder.glob("*.part") if folder.is_dir() else ():
+        if is_abandoned(path):
+            path.unlink(missing_ok=True)
+            swept += 1
+    return swept

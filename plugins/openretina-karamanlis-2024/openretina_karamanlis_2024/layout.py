@@ -8,13 +8,16 @@ to the user's files.
 
 from __future__ import annotations
 
+import atexit
+import errno
 import hashlib
 import logging
 import os
 import re
 import shutil
-import uuid
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from attrs import define
@@ -32,6 +35,7 @@ from openretina_karamanlis_2024.constants import (
 
 logger = logging.getLogger(__name__)
 
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _MEA = re.compile(r"^\d+MEA$", re.IGNORECASE)
 
 
@@ -195,9 +199,12 @@ def _check_count(session: str, matches: list[str], stim_type: str, where: Path) 
 
 
 def _extract_member(archive: Path, member: str, folder: Path) -> Path:
-    """Copy one zip member to ``folder/<archive identity>/<member name>`` atomically; reuse it when present.
+    """Copy one zip member to ``folder/<archive identity>/<member name>`` atomically; reuse it while intact.
 
     Members are validated first by the core's archive checks (absolute paths, ``..``, links, archive bombs).
+    The copy's size, sha256 and stamp go into the core's extraction marker beside it: a copy changed or
+    deleted since is extracted again, never served (``check_extracted`` re-hashes it). A cache that cannot be
+    written (read-only, full) gives a warning and a copy in a temporary folder, removed when the process ends.
     """
     from openretina_core.files import list_members
 
@@ -209,26 +216,73 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
     members = {m.source.filename: m for m in list_members(archive, archive.stem) if m.kind == "file"}
     if member not in members:
         raise BadDataError(f"{archive}: member {member!r} is not a regular file")
-    expected = members[member].size
-    if target.is_file() and target.stat().st_size == expected:
+    if target.is_file() and _intact_copy(target):
         return target
+    try:
+        _copy_member(archive, member, members[member].size, target)
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+        scratch = Path(tempfile.mkdtemp(prefix="openretina-karamanlis-"))
+        atexit.register(shutil.rmtree, scratch, True)
+        logger.warning(
+            "%s: cannot extract %s from %s into the cache %s (%s); using a temporary copy in %s",
+            DATASET_ID,
+            member,
+            archive,
+            target.parent,
+            exc,
+            scratch,
+        )
+        target = scratch / target.name
+        _copy_member(archive, member, members[member].size, target)
+        return target
+    for stale in folder.iterdir():  # older extractions of a replaced archive
+        if stale.is_dir() and stale.name != token[:16]:
+            shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+def _intact_copy(target: Path) -> bool:
+    from openretina_core.files.extracted import check_extracted, read_marker
+
+    marker = read_marker(target.parent)
+    return (
+        marker is not None and target.name in marker.get("files", {}) and not check_extracted(target.parent)
+    )
+
+
+def _copy_member(archive: Path, member: str, expected: int, target: Path) -> None:
+    """The member's bytes into ``target`` (through a ``.part`` file), then its marker (size, sha256, stamp)."""
+    from openretina_core.files.cache import EXTRACT_MARKER, write_json_atomic
+    from openretina_core.files.partials import partial_beside, sweep_beside
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    sweep_beside(target.parent)  # what a killed extraction left
+    (target.parent / EXTRACT_MARKER).unlink(missing_ok=True)
+    partial = partial_beside(target)
     logger.info("extracting %s from %s into %s", member, archive, target.parent)
+    digest = hashlib.sha256()
     try:
         with zipfile.ZipFile(archive) as zf, zf.open(member) as source, open(partial, "wb") as sink:
-            shutil.copyfileobj(source, sink, length=1 << 20)
+            while block := source.read(1 << 20):
+                digest.update(block)
+                sink.write(block)
         if partial.stat().st_size != expected:
             raise BadDataError(
                 f"{archive}: member {member!r} extracted to {partial.stat().st_size} bytes, expected {expected}"
             )
         os.replace(partial, target)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise BadArchiveError(
+            archive, f"member {member!r} cannot be read ({exc}); download it again"
+        ) from exc
     finally:
         partial.unlink(missing_ok=True)
-    for stale in folder.iterdir():  # older extractions of a replaced archive
-        if stale.is_dir() and stale.name != token[:16]:
-            shutil.rmtree(stale, ignore_errors=True)
-    return target
+    record = {"size": expected, "sha256": digest.hexdigest(), "mtime_ns": target.stat().st_mtime_ns}
+    write_json_atomic(
+        target.parent / EXTRACT_MARKER, {"archive": str(archive), "files": {target.name: record}}
+    )
 
 
 def find_session_files(
