@@ -55,8 +55,11 @@ def test_demo_writes_table_and_png(toy_plugins, tmp_path) -> None:
     result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path), "--batch-size", "8"])
     assert result.exit_code == 0, result.output
     assert "toy_2025" in result.output and "samples/s" in result.output
-    png = tmp_path / "toy_2025.png"
-    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for kind in ("stimulus", "responses", "sta", "sta_lags"):  # the preview's figures
+        png = tmp_path / f"toy_2025_{kind}.png"
+        assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figure: {png}" in result.output
+    assert "toy_2025: STA peak-lag mode" in result.output and "no offset flagged" in result.output
     row = next(line for line in result.output.splitlines() if line.startswith("toy_2025 "))
     assert float(row.split()[-1]) > 0.5, "the STA recovered from the demo's batches matches the true filter"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -139,35 +138,39 @@ def plugins_command(as_json: bool) -> None:
 
 @main.command("demo")
 @click.option(
-    "--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for figures."
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the figures and samples (default: ./openretina-demo).",
 )
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (repeatable).")
 @click.option("--batch-size", default=16, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, auto (default: keep batches on the CPU).")
 def demo_command(output: Path | None, datasets: tuple[str, ...], batch_size: int, device: str | None) -> None:
-    """Write each installed dataset's synthetic sample, load it by name, run one epoch, save a figure."""
-    from openretina_core.cli.demo import PLOTS_INSTALL, format_table, run_demo
+    """Write each installed dataset's synthetic sample, load it by name, run one epoch, draw its figures."""
+    from openretina_core.cli.demo import DEFAULT_OUTPUT, PLOTS_INSTALL, demo_report, format_table, run_demo
 
-    out = output or Path(tempfile.mkdtemp(prefix="openretina-demo-"))
+    out = output or DEFAULT_OUTPUT
     try:
         results = run_demo(out, datasets or None, batch_size=batch_size, device=device)
     except (RuntimeError, registry.UnknownDatasetError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_table(results))
-    for result in results:
-        if result.figure is not None:
-            click.echo(f"figure: {result.figure}")
-    if any(result.figure is None for result in results):
+    for line in demo_report(results):
+        click.echo(line)
+    if not any(result.figures for result in results):
         click.echo(f"figures: not drawn, matplotlib is not installed ({PLOTS_INSTALL})")
+    click.echo(f"output: {out.resolve()}")
 
 
 def _register_optional_groups() -> None:
-    from openretina_core.cli import cache_commands, create_data, new_plugin, prepare_command
+    from openretina_core.cli import cache_commands, create_data, new_plugin, prepare_command, preview_command
 
     cache_commands.register_commands(main)
     prepare_command.register_commands(main)
     create_data.register_commands(main)
     new_plugin.register_commands(main)
+    preview_command.register_commands(main)
 
 
 _register_optional_groups()
