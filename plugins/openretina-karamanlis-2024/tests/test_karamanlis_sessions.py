@@ -126,14 +126,9 @@ def test_loader_downloads_every_listed_session_of_the_species(
 
 @pytest.fixture
 def cli() -> click.Group:
-    from openretina_core.cli.cache_commands import register_commands
+    from openretina_core.cli import main
 
-    @click.group()
-    def group() -> None:
-        pass
-
-    register_commands(group)
-    return group
+    return main
 
 
 def test_download_command_names_sessions_and_bytes(published: LocalFileServer, cli: click.Group) -> None:
