@@ -35,8 +35,8 @@ __all__ = ["StreamedFrames", "grid_frames", "image_blocks", "image_groups", "win
 
 def image_blocks(image: np.ndarray, max_frames: int, max_images: int) -> list[tuple[int, int]]:
     """Consecutive ``[start, stop)`` ranges covering ``image`` (each frame's image index), each of at most
-    ``max_frames`` frames and at most ``max_images`` distinct images (a range grows 256 frames at a time; a
-    single frame always fits)."""
+    ``max_frames`` frames and at most ``max_images`` distinct images (a single frame always fits). A range grows
+    256 frames at a time and is cut frame by frame inside the step that would exceed ``max_images``."""
     if max_frames < 1 or max_images < 1:
         raise BadArgumentError("max_frames, max_images", "two positive integers", (max_frames, max_images))
     image = np.asarray(image)
@@ -44,10 +44,18 @@ def image_blocks(image: np.ndarray, max_frames: int, max_images: int) -> list[tu
     while start < len(image):
         stop, used = start, set[int]()
         while stop < len(image) and stop - start < max_frames:
-            grown = used | set(np.unique(image[stop : min(len(image), stop + step)]).tolist())
-            if len(grown) > max_images and stop > start:
-                break
-            used, stop = grown, min(len(image), stop + step, start + max_frames)
+            end = min(len(image), stop + step, start + max_frames)
+            grown = used | set(np.unique(image[stop:end]).tolist())
+            if len(grown) <= max_images:
+                used, stop = grown, end
+                continue
+            for value in image[stop:end].tolist():  # the exact cut inside this step
+                if value not in used:
+                    if len(used) == max_images:
+                        break
+                    used.add(value)
+                stop += 1
+            break
         ranges.append((start, stop))
         start = stop
     return ranges

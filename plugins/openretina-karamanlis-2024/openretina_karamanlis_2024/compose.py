@@ -8,6 +8,10 @@ kernels read it, so each image is filtered once at full resolution (banded matri
 of it is a gather of ``H x W`` values from the filtered image; the few border outputs (kernels truncated by
 the screen edge) are gathered from the image filtered along one axis, with their own weights. Work and memory
 scale with the number of images plus ``frames x H x W``; a 600x800 frame never exists.
+
+Shared with Sridhar's renderer (``openretina_core.data.fixation_movies``): grouping the frames by image
+(``image_groups``) and reading each frame's grid of positions from the stacked images (``grid_frames``). The
+resize filtering and the screen-edge outputs are this plugin's own.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from attrs import define
 
 from openretina_core import BadDataError
+from openretina_core.data import grid_frames, image_groups
 from openretina_karamanlis_2024.constants import DEFAULT_TARGET_SIZE, FIXATION_SCREEN_PIXEL, SCREEN_SHAPE
 from openretina_karamanlis_2024.resize import TILE, AxisPlan, axis_resize, resize_operator
 
@@ -192,10 +197,8 @@ class FixationComposer:
             return out
         ax0 = AxisPlan.build(self._cols, nx, self.device)
         ax1 = AxisPlan.build(self._rows, ny, self.device)
-        order = np.argsort(shifts[:, 0], kind="stable")
-        used, first = np.unique(shifts[order, 0], return_index=True)
-        bounds = np.append(first, n_frames)
-        group = int(np.clip(_GROUP_BYTES // (16 * ax0.stride * ax1.padded), 1, len(used)))
+        n_used = len(np.unique(shifts[:, 0]))
+        group = int(np.clip(_GROUP_BYTES // (16 * ax0.stride * ax1.padded), 1, n_used))
         raw = torch.zeros(
             (group * ax0.stride + ax0.length, ax1.padded), dtype=torch.float32, device=self.device
         )
@@ -204,13 +207,10 @@ class FixationComposer:
         with tqdm(
             total=n_frames, desc=desc, unit="frame", disable=not progress_enabled(), leave=False
         ) as bar:
-            for g0 in range(0, len(used), group):
-                ids = used[g0 : g0 + group]
+            for ids, frames, local in image_groups(shifts[:, 0], group):  # the core's grouping by image
                 block = torch.from_numpy(np.ascontiguousarray(reader.read(ids)))
                 view = raw[: len(ids) * ax0.stride].view(len(ids), ax0.stride, ax1.padded)
                 view[:, ax0.length : ax0.length + nx, ax1.length : ax1.length + ny].copy_(block)
-                frames = order[bounds[g0] : bounds[g0 + len(ids)]]
-                local = np.searchsorted(ids, shifts[frames, 0])
                 if self.dense:
                     self._dense_frames(raw, ax0, ax1, frames, local, shifts, out_t, bar)
                 else:
@@ -323,9 +323,8 @@ class FixationComposer:
         u0 = ax0.window_starts(sh0) + base[:, None]  # (B, nI0) rows of the x-filtered arrays
         u1 = ax1.window_starts(sh1)  # (B, nI1) columns of the y-filtered arrays, stored as tiles
         tiled1 = torch.div(u1, TILE, rounding_mode="floor") * (rows * TILE) + u1 % TILE
-        # Interior x interior: the doubly filtered images.
-        flat = tiled1[:, :, None] + (u0 * TILE)[:, None, :]
-        _place(result, ax1.select(), ax0.select(), a.both.reshape(-1).take(flat))
+        # Interior x interior: the doubly filtered images, read on each frame's grid (the core's grid gather).
+        _place(result, ax1.select(), ax0.select(), grid_frames(a.both.reshape(-1), tiled1, u0 * TILE))
         if len(ax0.edge):
             # x-edge outputs: their own weights over raw x of the y-filtered images.
             if a.y_only is None or a.row_map is None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from openretina_sridhar_2025 import render as render_module
 from openretina_sridhar_2025.fixations import Fixations, read_fixations, trial_lines
-from openretina_sridhar_2025.render import Geometry, ImageBank, image_files, render_frames
+from openretina_sridhar_2025.render import FramePlan, Geometry, ImageBank, image_files, render_frames
 from openretina_sridhar_2025.sample import write_fixation_file, write_images
 
 NX, NY = 350, 300
@@ -82,7 +82,8 @@ def test_frames_match_the_reference(images, geometry: Geometry, tmp_path: Path) 
         expected = reference_frame(
             stack[fix["image"][f]], fix["center_x"][f], fix["center_y"][f], fix["flag"][f], geometry
         )
-        np.testing.assert_allclose(out[f], expected, atol=1e-6, err_msg=f"frame {f}")
+        # Bit for bit: float32 division of a uint8 value by 255 is the float64 quotient rounded to float32.
+        np.testing.assert_array_equal(out[f], expected.astype(np.float32), err_msg=f"frame {f}")
     if geometry == Geometry():
         assert out.shape[1:] == (80, 90)
 
@@ -121,6 +122,20 @@ def test_float_images_and_the_line_file_round_trip(tmp_path: Path) -> None:
             stack[fix["image"][f]], fix["center_x"][f], fix["center_y"][f], fix["flag"][f], Geometry()
         )
         np.testing.assert_allclose(out[f], ref, rtol=1e-6)
+
+
+def test_uint8_frames_are_the_image_values(images, tmp_path: Path) -> None:
+    """The compact store's frames: the same windows as uint8 image values (float32 frames * 255 exactly)."""
+    paths, _ = images
+    fixations = Fixations(tmp_path / "f.txt", **edge_fixations(np.random.default_rng(6), len(paths), 300))
+    lines = np.arange(len(fixations))
+    for geometry in GEOMETRIES:
+        plan = FramePlan(ImageBank(paths, (NX, NY)), fixations, lines, geometry)
+        floats = plan.render(0, len(lines), np.empty((len(lines), *geometry.output_shape), np.float32))
+        raw = plan.render(0, len(lines), np.empty((len(lines), 1, *geometry.output_shape), np.uint8))
+        np.testing.assert_array_equal(raw[:, 0].astype(np.float32) / np.float32(255), floats)
+        part = plan.render(40, 90, np.empty((50, *geometry.output_shape), np.uint8))
+        np.testing.assert_array_equal(part, raw[40:90, 0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
