@@ -10,6 +10,7 @@ rounding".
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,32 @@ def test_cuda_batches_are_decoded_after_the_transfer_and_equal_the_cpu_ones(sour
             for (x1, y1), (x2, y2) in zip(fresh[split]["s1"], loaders[split]["s1"], strict=True):
                 assert x2.is_cuda and x2.dtype == torch.float32
                 assert torch.equal(x1, x2.cpu()) and torch.equal(y1, y2.cpu()), split
+
+
+def test_file_reads_advise_the_kernel_of_the_next_batch(
+    source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openretina_core import LongCycler
+    from openretina_core.data import file_rows
+
+    movies, responses = prepared_session(
+        "toy", "s1", params={}, sources=[source], read=lambda: session("uint8")
+    )
+    assert movies is not None and responses is not None
+    advised: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def counting(fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_WILLNEED:
+            advised.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(file_rows.os, "posix_fadvise", counting)
+    by_file = multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="file", **OPTIONS)
+    batches = [x.clone() for _, (x, _) in LongCycler(by_file["train"], seed=1)]
+    assert len(batches) > 1 and advised, "every batch after the first was announced to the kernel"
+    row = int(np.prod(movies.train.shape[2:])) * movies.train.shape[0]
+    assert all(length % row == 0 for _, length in advised)
+    fresh = multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="memory", **OPTIONS)
+    reference_batches = [x for _, (x, _) in LongCycler(fresh["train"], seed=1)]
+    assert all(torch.equal(a, b) for a, b in zip(batches, reference_batches, strict=True))

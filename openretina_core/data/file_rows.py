@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from attrs import define
 
+_CAN_ADVISE = hasattr(os, "posix_fadvise")
 FILE_READS_FRACTION_OF_RAM = 0.5  # "auto": read from the file when the mapped movies exceed this share of RAM
 
 # One read-only descriptor per (process, file): DataLoader workers open their own, and a FileRows stays a
@@ -78,6 +79,28 @@ class FileRows:
         flat = out.reshape(-1).view(np.uint8).data
         for b, first in enumerate(firsts.tolist()):
             self._read(fd, flat[b * size : (b + 1) * size], self.offset + first * self.row_bytes)
+
+    def prefetch_chunks(self, firsts: np.ndarray, chunk: int) -> None:
+        """Ask the kernel to start reading the chunks of a coming batch (``POSIX_FADV_WILLNEED``, which returns
+        without waiting), so the disk works while the current batch is decoded and used."""
+        if not _CAN_ADVISE:
+            return
+        fd, size = self._fd(), chunk * self.row_bytes
+        for first in firsts.tolist():
+            os.posix_fadvise(fd, self.offset + first * self.row_bytes, size, os.POSIX_FADV_WILLNEED)
+
+    def prefetch_rows(self, rows: np.ndarray) -> None:
+        """:meth:`prefetch_chunks` for a batch of single rows (one advice per run of consecutive rows)."""
+        if not _CAN_ADVISE or len(rows) == 0:
+            return
+        fd, row = self._fd(), self.row_bytes
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.concatenate([[0], breaks]).tolist()
+        ends = np.concatenate([breaks, [len(rows)]]).tolist()
+        for begin, end in zip(starts, ends):
+            os.posix_fadvise(
+                fd, self.offset + int(rows[begin]) * row, (end - begin) * row, os.POSIX_FADV_WILLNEED
+            )
 
     def read_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
         """``out[i]`` = row ``rows[i]``, one read per run of consecutive rows."""

@@ -221,6 +221,15 @@ class ChunkGatherer:
             COPY_THREADS.run(nbytes, out.device, lambda: torch.index_select(self.source, 0, index, out=out))
         return out.view(count, self.chunk, *self.rest)
 
+    def prefetch(self, whole: bool, index: torch.Tensor) -> None:
+        """Start the disk reads of a coming planned batch (file reads only; a no-op otherwise)."""
+        if self.reads_file:
+            assert self.file_rows is not None
+            if whole:
+                self.file_rows.prefetch_chunks(index.numpy(), self.chunk)
+            else:
+                self.file_rows.prefetch_rows(index.numpy())
+
     def _read(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
         assert self.file_rows is not None
         count = index.shape[0] if whole else index.shape[0] // self.chunk

@@ -142,7 +142,10 @@ class MovieDataset(Dataset[DataPoint]):
         starts: np.ndarray,
         batch_size: int,
     ) -> Iterator[DataPoint]:
+        prefetch = self._movie_chunks.reads_file  # the next batch's disk reads overlap this batch's work
         for step, (whole, index) in enumerate(movie_steps):
+            if prefetch and step + 1 < len(movie_steps):
+                self._movie_chunks.prefetch(*movie_steps[step + 1])
             # No local names for batches: a suspended generator must not keep its last batch alive (batch
             # buffers are reused only once nothing references them).
             yield DataPoint(
