@@ -278,7 +278,8 @@ def test_workers_over_compact_mapped_stores(source: Path) -> None:
         assert x.dtype == torch.float32 and torch.equal(x, ref)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_batches_are_decoded_after_the_transfer_and_equal_the_cpu_ones(source: Path) -> None:
     from openretina_core.data import to_device
 
