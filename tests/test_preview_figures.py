@@ -170,3 +170,23 @@ def test_overhead_frames_are_cut_so_each_bin_meets_its_own_frame() -> None:
     ((x, y),) = list(aligned([(inputs, targets)]))
     assert x.shape[2] == 10 and torch.equal(x, inputs[:, :, 3:]) and torch.equal(y, targets)
     assert default_lags(30.0, 50) == 15 and default_lags(100.0, 50) == 25 and default_lags(None, 1) == 1
+
+
+def shifted(batches, shift: int):
+    """The batches with each response bin paired with the frame ``shift`` bins later: a frame offset."""
+    for inputs, targets in batches:
+        yield inputs[:, :, :-shift], targets[:, shift:]
+
+
+def test_a_frame_offset_injected_into_a_loaded_sample_is_flagged(toy_plugins, tmp_path) -> None:
+    from toy_dataset_plugin import write_toy_sample
+
+    from openretina_core.data.registered import get_dataloaders
+
+    sample = write_toy_sample(tmp_path)
+    truth = sample.filters["session_a"]
+    train = get_dataloaders("toy_2025", data_dir=sample.data_dir, batch_size=8)["train"]["session_a"]
+    good = summarize_lags(compute_sta(train, lags=truth.shape[2]), RATE, truth)
+    assert not good.flagged and good.mode_lag == round(good.expected_lag)
+    bad = summarize_lags(compute_sta(shifted(train, 2), lags=truth.shape[2]), RATE, truth)
+    assert bad.flagged and bad.mode_lag == 0 and "frame offset" in bad.message
