@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import openretina_core
 from openretina_core.cli import new_plugin
 from openretina_core.cli.commands import main
 from openretina_core.cli.new_plugin import TOKEN, plugin_names, rendered_files, write_plugin
@@ -110,6 +111,23 @@ def test_writes_the_package_into_the_current_folder_and_prints_next_steps(
     for step in (f"cd {target}", 'pip install -e ".[test]"', "pytest", "openretina-data info smith_2025"):
         assert step in result.output
     assert "openretina_smith_2025/constants.py" in result.output and "EDIT" in result.output
+
+
+class _FailingPlugin:
+    @openretina_core.hookimpl
+    def register_datasets(self, register: object) -> None:
+        raise RuntimeError("the lab's server is down")
+
+
+def test_a_broken_plugin_does_not_stop_a_new_one_being_written(
+    fresh_plugins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENRETINA_STRICT_PLUGINS", "1")  # listing raises the hook's failure
+    fresh_plugins.manager.register(_FailingPlugin(), name="failing")
+    result = new("smith_2025", "--dir", str(tmp_path / "new" / "folder"))
+    assert result.exit_code == 0, result.output
+    assert "warning: could not read every installed plugin" in result.output and "failing" in result.output
+    assert (tmp_path / "new" / "folder" / "openretina-smith-2025" / "pyproject.toml").is_file()
 
 
 def test_an_existing_folder_is_never_overwritten(fresh_plugins, tmp_path: Path) -> None:
