@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -164,13 +164,13 @@ def write_plugin(names: PluginNames, parent: Path) -> Path:
         )
     files = rendered_files(names)
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{names.distribution}.", dir=parent))
+    staging = parent / f".{names.distribution}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()  # with the user's umask, as any folder they make (mkdtemp's would stay private)
     try:
         for relative, text in files.items():
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a package folder is not
         if target.exists():  # created meanwhile: refuse rather than merge
             raise FileExistsError(
                 f"{target} appeared while the plugin was being written; nothing was written"
@@ -180,12 +180,6 @@ def write_plugin(names: PluginNames, parent: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def next_steps(names: PluginNames, target: Path) -> str:
