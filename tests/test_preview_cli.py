@@ -79,3 +79,19 @@ def test_preview_goldin_sample_of_flashed_images_skips_the_lag_check(tmp_path) -
     listed = figures_listed(result.output)
     assert [path.rsplit("_", 1)[-1] for path in listed] == ["stimulus.png", "responses.png", "sta.png"]
     assert "one frame per sample: no temporal lag to check" in result.output
+
+
+def test_info_shows_the_cards_pixel_size_and_channels(toy_plugins) -> None:
+    import json
+
+    result = CliRunner().invoke(main, ["info", "toy_2025"])
+    assert "pixel size: not stated (figures in pixels)" in result.output and "channels: -" in result.output
+    card = json.loads(CliRunner().invoke(main, ["info", "toy_2025", "--json"]).output)
+    assert (card["pixel_size"], card["pixel_unit"], card["channel_names"]) == (None, "µm", [])
+
+
+def test_info_of_a_keyed_pixel_size() -> None:
+    pytest.importorskip("openretina_hoefling_2024")
+    result = CliRunner().invoke(main, ["info", "hoefling_2024"])
+    assert 'pixel size: {"18x16": 50.0, "72x64": 12.5} µm' in result.output
+    assert "channels: green, UV" in result.output
