@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from openretina_core.registry import DatasetInfo, RemoteFile
+from openretina_core.files import register_file_lister
+from openretina_core.registry import DatasetInfo
 from openretina_goldin_2022 import constants as c
+from openretina_goldin_2022.mirror import fallback_files
 
 BIBTEX = f"""@article{{goldin2022context,
   title   = {{Context-dependent selectivity to natural images in the retina}},
@@ -19,11 +21,9 @@ BIBTEX = f"""@article{{goldin2022context,
   note    = {{Data: Zenodo, {c.ZENODO_RECORD_URL}}}
 }}"""
 
-FILES = tuple(
-    RemoteFile(relative_path=name, urls=(f"{c.HF_RESOLVE_BASE}/{name}",), group=species)
-    for species, names in c.MIRROR_FILES.items()
-    for name in names
-)
+# The static list: unverified guessed names, the offline fallback only. Downloads, `prepare` and `verify` take
+# the files from the mirror folder's listing (mirror.py, registered below).
+FILES = fallback_files()
 
 _H, _W = c.IMAGE_SHAPE
 
@@ -92,12 +92,17 @@ INFO = DatasetInfo(
         "with seed 42 (split='seeded', sorted) or exactly as openretina 1.1.1 draws them "
         "(split='openretina'). The train images are shuffled every epoch; openretina's sampler never "
         "shuffles them here (a defect of the reference).",
-        "The Hugging Face folder's file names are not verified here (the card lists mouse.h5 and axolotl.h5). "
-        "If a download fails, fetch the folder marre_lab/goldin_2022 of the dataset repo open-retina/open-retina "
-        "yourself and pass data_dir=. No hash is published for the files: it is recorded at the first download.",
+        "Files: every *.h5 the Hugging Face mirror lists in marre_lab/goldin_2022 with the species as a name "
+        "component (the hub's tree listing, cached for offline use; its LFS sha256 verifies each download). "
+        "The card's own file list (mouse.h5, axolotl.h5) holds guessed names, not verified, used only when no "
+        "listing is cached and the hub cannot be asked; `openretina-data download goldin_2022` says which "
+        "source it used. If a download fails, fetch the folder yourself and pass data_dir=.",
         "Pixel size on the retina: 28 µm (reference configuration). No stimulus or response rate applies "
         "(images); frame_rate_hz is the presentation rate, one image every 600 ms.",
     ),
     bibtex=BIBTEX,
     pip_extra=c.DATASET_ID,
 )
+
+# download, prepare and verify take the session files from the mirror's listing (mirror.py), not only FILES.
+register_file_lister(c.DATASET_ID, "openretina_goldin_2022.mirror:published_files")

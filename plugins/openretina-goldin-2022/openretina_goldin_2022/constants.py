@@ -8,16 +8,19 @@ DISTRIBUTION = "openretina-goldin-2022"
 # -- hosts ---------------------------------------------------------------------------------------------------
 PAPER_DOI = "10.1038/s41467-022-33242-8"
 ZENODO_RECORD_URL = "https://zenodo.org/records/6868362"  # the authors' deposit ("unformatted")
-HF_FOLDER_URL = "https://huggingface.co/datasets/open-retina/open-retina/tree/main/marre_lab/goldin_2022"
-HF_RESOLVE_BASE = "https://huggingface.co/datasets/open-retina/open-retina/resolve/main/marre_lab/goldin_2022"
+HF_REPO_ID = "open-retina/open-retina"  # the Hugging Face dataset repository of the mirror
+HF_REVISION = "main"
+HF_DATASET_FOLDER = "marre_lab/goldin_2022"  # one <session>.h5 per recording, directly in this folder
+HF_FOLDER_URL = f"https://huggingface.co/datasets/{HF_REPO_ID}/tree/{HF_REVISION}/{HF_DATASET_FOLDER}"
+HF_RESOLVE_BASE = f"https://huggingface.co/datasets/{HF_REPO_ID}/resolve/{HF_REVISION}/{HF_DATASET_FOLDER}"
 
-# Files of the Hugging Face folder, by species: one HDF5 file per session, directly in the folder. The folder's
-# listing could not be read from here (no network), so these names are UNVERIFIED: the reference
-# implementation only tells that each name contains "mouse" or "axolotl" and ends in ".h5", and its dataset
-# page lists one mouse recording (40 cells) and one axolotl recording (48 cells). Correct this table (and add
-# hashes/sizes) once the listing has been checked. Loading from data_dir= never uses it: every matching *.h5
-# file in the folder is a session.
-MIRROR_FILES: dict[str, tuple[str, ...]] = {
+# The files to download come from the mirror folder's listing (the hub's tree API, cached for offline use; see
+# mirror.py): every *.h5 directly in the folder that has the species as a name component. These names are the
+# OFFLINE FALLBACK ONLY, used when no listing is cached and the hub cannot be asked, and they are UNVERIFIED
+# GUESSES: the reference implementation only tells that each name contains "mouse" or "axolotl" and ends in
+# ".h5", and its dataset page lists one mouse recording (40 cells) and one axolotl recording (48 cells).
+# Loading from data_dir= never uses them: every matching *.h5 file in the folder is a session.
+UNVERIFIED_FALLBACK_FILES: dict[str, tuple[str, ...]] = {
     "mouse": ("mouse.h5",),
     "axolotl": ("axolotl.h5",),
 }

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from openretina_core.data import DataLoaders, multiple_movies_dataloaders
-from openretina_core.files import fetch_dataset
+from openretina_core.data import DataLoaders, check_store_dtype, multiple_movies_dataloaders
+from openretina_core.files import fetch_dataset, listed_info
+from openretina_core.store import store_enabled
 from openretina_goldin_2022.card import INFO
 from openretina_goldin_2022.constants import (
     DATASET_ID,
@@ -33,6 +34,7 @@ from openretina_goldin_2022.constants import (
     SPECIES_NAMES,
 )
 from openretina_goldin_2022.layout import check_response_type, check_species, check_split, check_stim_type
+from openretina_goldin_2022.prepared import prepared_sessions
 from openretina_goldin_2022.responses import load_all_responses
 from openretina_goldin_2022.stimuli import load_all_stimuli
 
@@ -59,14 +61,17 @@ def resolve_data_root(data_dir: str | os.PathLike[str] | None, download: bool, s
     """The folder holding the session files: ``data_dir`` as given, else the cache (fetched if asked)."""
     if data_dir is not None:
         return fetch_dataset(INFO, data_dir=Path(data_dir), download=download)
+    # The mirror's folder listing (cached; fetched once when downloading without one), else the names known
+    # here, which are unverified guesses (see mirror.py).
+    info = listed_info(INFO, "auto" if download else "cache")
     try:
-        return fetch_dataset(INFO, download=download, groups=[species])
+        return fetch_dataset(info, download=download, groups=[species])
     except ConnectionError as exc:  # the core's DownloadError: every URL failed
         raise ConnectionError(
-            f"{exc}\nThe file names of the Hugging Face folder {HF_FOLDER_URL} are not verified in this "
-            f"plugin's card. If the folder holds other names, download it yourself (e.g. `huggingface-cli "
-            f"download open-retina/open-retina --repo-type dataset --include 'marre_lab/goldin_2022/*'`) and "
-            f"pass data_dir= the folder holding the .h5 files."
+            f"{exc}\nWithout the Hugging Face folder's listing ({HF_FOLDER_URL}) this plugin falls back to "
+            f"file names it has not verified. Download the folder yourself (e.g. `huggingface-cli download "
+            f"open-retina/open-retina --repo-type dataset --include 'marre_lab/goldin_2022/*'`) and pass "
+            f"data_dir= the folder holding the .h5 files."
         ) from exc
 
 
@@ -86,6 +91,8 @@ def get_goldin_dataloaders(
     sessions: Iterable[str] | None = None,
     check_repeats: bool = True,
     stim_type: str = DEFAULT_STIM_TYPE,
+    prepared: bool | None = None,
+    store_dtype: str = "published",
     **loader_options: Any,
 ) -> DataLoaders:
     """Train/validation/test loaders of the Goldin et al. 2022 ``species`` sessions, one image per sample.
@@ -100,36 +107,56 @@ def get_goldin_dataloaders(
     ``loaders["test"][session].dataset.test_responses_by_trial`` ``(repeats, cells, N_img_test)``. Further
     keyword options go to :func:`openretina_core.data.multiple_movies_dataloaders` (``nan_policy``,
     ``num_workers``, ``pin_memory``, ``distributed``, ``allow_over_boundaries``: default False here).
+    ``prepared`` (default: on unless ``OPENRETINA_NO_STORE=1``): each session is read once into the core's
+    prepared store and memory-mapped from there on later loads. ``store_dtype``: ``"published"`` keeps images
+    published as uint8/int8/float16 in that dtype in the store (decoded to the same float32 values per
+    batch); ``"float32"`` stores float32.
     """
     check_species(species)
     check_stim_type(stim_type)
     check_response_type(response_type)
     check_split(split)
+    check_store_dtype(store_dtype)
     unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
     if unknown:
         raise TypeError(
             f"unknown option(s) {unknown} for dataset {DATASET_ID!r}; valid options are species, "
             f"response_type, num_val_images, seed, split, val_image_indices, fr_normalization, "
-            f"normalize_stimuli, sessions, check_repeats, stim_type, {', '.join(LOADER_OPTIONS)}"
+            f"normalize_stimuli, sessions, check_repeats, stim_type, prepared, store_dtype, "
+            f"{', '.join(LOADER_OPTIONS)}"
         )
     root = resolve_data_root(data_dir, download, species)
-    # Responses first: they are small, and their checks (keys, counts, repeats) fail before the images are read.
-    responses = load_all_responses(
-        root,
-        response_type=response_type,
-        stim_type=stim_type,
-        species=species,
-        fr_normalization=fr_normalization,
-        sessions=sessions,
-        check_repeats=check_repeats,
-    )
-    movies = load_all_stimuli(
-        root,
-        stim_type=stim_type,
-        species=species,
-        normalize_stimuli=normalize_stimuli,
-        sessions=list(responses),
-    )
+    if store_enabled(prepared):
+        movies, responses = prepared_sessions(
+            root,
+            species=species,
+            response_type=response_type,
+            stim_type=stim_type,
+            fr_normalization=fr_normalization,
+            normalize_stimuli=normalize_stimuli,
+            sessions=sessions,
+            check_repeats=check_repeats,
+            store_dtype=store_dtype,
+        )
+    else:
+        # Responses first: they are small, and their checks (keys, counts, repeats) fail before the images
+        # are read.
+        responses = load_all_responses(
+            root,
+            response_type=response_type,
+            stim_type=stim_type,
+            species=species,
+            fr_normalization=fr_normalization,
+            sessions=sessions,
+            check_repeats=check_repeats,
+        )
+        movies = load_all_stimuli(
+            root,
+            stim_type=stim_type,
+            species=species,
+            normalize_stimuli=normalize_stimuli,
+            sessions=list(responses),
+        )
     loaders = multiple_movies_dataloaders(
         responses,
         movies,
