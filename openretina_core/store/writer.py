@@ -6,9 +6,11 @@ and an in-memory fallback when the store cannot be written.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +119,18 @@ class EntryWriter:
         for array in self._arrays.values():
             if isinstance(array, np.memmap):
                 array.flush()
+        checked = {  # written through the file: hashed and checked while written, not read again
+            name: (array.sha256, array.finite)
+            for name, array in self._arrays.items()
+            if isinstance(array, _WrittenFile) and array.sha256 is not None
+        }
         self._arrays.clear()  # drop the writable mappings: the check below reads the files
         with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
             for name, (shape, dtype) in layouts.items():
-                digest, finite = digest_file(self.folder / f"{name}.npy", bar.update)
+                if name in checked:
+                    digest, finite = checked[name]
+                else:
+                    digest, finite = digest_file(self.folder / f"{name}.npy", bar.update)
                 specs[name] = {
                     "shape": list(shape),
                     "dtype": dtype.str,
@@ -142,36 +152,76 @@ class _WrittenFile:
 
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
+    sha256: str | None = None  # of the data bytes, taken while they were written
+    finite: bool = True
 
     @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
+class _ChunkCheck:
+    """sha256 and finiteness of the chunks of one array, taken in a helper thread in the order given (hashlib and
+    numpy release the GIL), so checking overlaps the next chunk's read and write instead of reading the file
+    again afterwards. At most two chunks wait, so memory stays bounded."""
+
+    def __init__(self, dtype: np.dtype[Any]) -> None:
+        self.digest = hashlib.sha256()
+        self.finite = True
+        self._floating = bool(np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.complexfloating))
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-check")
+        self._pending: list[Future[None]] = []
+
+    def _check(self, chunk: np.ndarray) -> None:
+        self.digest.update(chunk.data)
+        if self._floating and self.finite and not np.isfinite(chunk).all():
+            self.finite = False
+
+    def add(self, chunk: np.ndarray) -> None:
+        while len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._check, chunk))
+
+    def finish(self) -> str:
+        for future in self._pending:
+            future.result()
+        self._pending.clear()
+        return self.digest.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _write_file(
     path: Path, source: Any, dtype: np.dtype[Any], progress: Callable[[int], Any] | None
 ) -> _WrittenFile:
-    """Write ``source`` as a ``.npy`` file with plain writes in bounded chunks (blocks reserved first)."""
+    """Write ``source`` as a ``.npy`` file with plain writes in bounded chunks (blocks reserved first), hashing
+    and checking the chunks as they go."""
     shape = tuple(int(s) for s in source.shape)
-    layout = _WrittenFile(shape, dtype)
-    row_bytes = max(1, layout.nbytes // max(1, shape[0]))
+    nbytes = _WrittenFile(shape, dtype).nbytes
+    row_bytes = max(1, nbytes // max(1, shape[0]))
     step = max(1, CHUNK_BYTES // row_bytes)
+    check = _ChunkCheck(dtype)
     try:
         with open(path, "wb") as handle:
             header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
             np.lib.format.write_array_header_2_0(handle, header)
-            if hasattr(os, "posix_fallocate") and layout.nbytes:
-                os.posix_fallocate(handle.fileno(), 0, handle.tell() + layout.nbytes)
+            if hasattr(os, "posix_fallocate") and nbytes:
+                os.posix_fallocate(handle.fileno(), 0, handle.tell() + nbytes)
             for start in range(0, shape[0], step):
                 chunk = np.ascontiguousarray(source[start : start + step], dtype=dtype)
                 handle.write(chunk.data)
+                check.add(chunk)
                 if progress is not None:
                     progress(chunk.nbytes)
+        digest = check.finish()
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise disk_space_error(path.parent, layout.nbytes, exc) from exc
+            raise disk_space_error(path.parent, nbytes, exc) from exc
         raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
-    return layout
+    finally:
+        check.close()
+    return _WrittenFile(shape, dtype, digest, check.finite)
 
 
 def _mapped_file(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.memmap:

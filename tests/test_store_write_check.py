@@ -1,0 +1,74 @@
+"""Arrays written through the file are hashed and checked while written: the recorded sha256 and finiteness
+must be what reading the committed file back gives (``digest_file``, ``verify_entry``)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openretina_core.store import prepare_entry, verify_entry
+from openretina_core.store import writer as writer_module
+from openretina_core.store.layout import digest_file
+
+
+def _entry(root: Path, arrays: dict[str, np.ndarray]) -> dict:
+    def build(writer) -> None:
+        for name, values in arrays.items():
+            writer.put(name, values)
+
+    entry = prepare_entry("toy_2025", "s1", params={}, sources=[], build=build, dataset_root=root)
+    assert entry.folder is not None and verify_entry(entry.folder) == []
+    return entry.meta["arrays"]
+
+
+@pytest.mark.parametrize("chunk", [64, 4096, 1 << 26])
+def test_digest_taken_while_writing_matches_the_file(tmp_path: Path, chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", chunk)
+
+    def no_reread(path: Path, progress) -> None:
+        raise AssertionError(
+            f"{path} was read back: arrays written through the file are checked while written"
+        )
+
+    monkeypatch.setattr(writer_module, "digest_file", no_reread)
+    rng = np.random.default_rng(1)
+    movie = rng.standard_normal((301, 3, 7)).astype(np.float32)
+    counts = rng.integers(0, 9, (250, 4)).astype(np.int16)
+    bad = movie.copy()
+    bad[299, 2, 6] = np.nan  # in the last chunk
+    specs = _entry(tmp_path, {"movie": movie, "counts": counts, "bad": bad})
+    folder = next((tmp_path / ".openretina" / "prepared" / "s1").iterdir())
+    for name, values in (("movie", movie), ("counts", counts), ("bad", bad)):
+        expected = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+        assert specs[name]["sha256"] == expected
+        assert (specs[name]["sha256"], specs[name]["finite"]) == digest_file(
+            folder / f"{name}.npy", lambda n: None
+        )
+    assert specs["movie"]["finite"] and specs["counts"]["finite"] and not specs["bad"]["finite"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 6),
+    chunk=st.integers(1, 300),
+    bad_at=st.none() | st.integers(0, 10_000),
+    dtype=st.sampled_from(["float32", "float64", "float16", "uint8", "int64"]),
+)
+def test_write_check_matches_reading_back(rows, cols, chunk, bad_at, dtype, tmp_path_factory) -> None:
+    """Any chunking, dtype and position of a non-finite value: the same digest and flag as reading back."""
+    root = tmp_path_factory.mktemp("entry")
+    values = np.arange(rows * cols, dtype=np.float64).reshape(rows, cols).astype(dtype)
+    if bad_at is not None and np.issubdtype(values.dtype, np.floating):
+        values.reshape(-1)[bad_at % values.size] = np.inf
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(writer_module, "CHUNK_BYTES", chunk)
+        spec = _entry(root, {"a": values})["a"]
+    folder = next((root / ".openretina" / "prepared" / "s1").iterdir())
+    assert (spec["sha256"], spec["finite"]) == digest_file(folder / "a.npy", lambda n: None)
+    assert spec["finite"] == bool(np.isfinite(values.astype(np.float64)).all())
