@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         select_files,
         verify_dataset,
     )
+    from openretina_core.files.extracted import drop_record, intact_files, record_extracted
     from openretina_core.files.fetch import DiskFullError
     from openretina_core.files.hub_tree import (
         ListingError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         cached_listing,
         list_tree,
     )
+    from openretina_core.files.partials import partial_beside, sweep_beside
     from openretina_core.files.progress import byte_bar, progress_enabled
     from openretina_core.files.published import (
         PublishedFiles,
@@ -58,6 +60,8 @@ _EXPORTS = {
         ".download",
     ),
     "DiskFullError": ".fetch",
+    **dict.fromkeys(["drop_record", "intact_files", "record_extracted"], ".extracted"),
+    **dict.fromkeys(["partial_beside", "sweep_beside"], ".partials"),
     **dict.fromkeys(["ListingError", "TreeEntry", "TreeListing", "cached_listing", "list_tree"], ".hub_tree"),
     **dict.fromkeys(
         ["PublishedFiles", "listed_info", "published_files", "register_file_lister"], ".published"
@@ -79,15 +83,20 @@ __all__ = [
     "cache_root",
     "cached_listing",
     "dataset_cache_dir",
+    "drop_record",
     "fetch_dataset",
+    "intact_files",
     "is_offline",
     "list_members",
     "list_tree",
     "listed_info",
+    "partial_beside",
     "prepare_dataset",
     "progress_enabled",
     "published_files",
+    "record_extracted",
     "register_file_lister",
     "select_files",
+    "sweep_beside",
     "verify_dataset",
 ]

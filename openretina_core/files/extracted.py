@@ -67,3 +67,28 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def record_extracted(folder: Path, files: dict[str, str], **extra: Any) -> None:
+    """Write the marker for files unpacked into ``folder`` by other means than ``extract_archive`` (one zip
+    member a plugin copies out): ``files`` maps each name to the sha256 computed while it was written; sizes
+    and stamps are taken now. Write it last: a folder without it is never taken as complete."""
+    from openretina_core.files.cache import write_json_atomic
+
+    records = {}
+    for name, sha256 in files.items():
+        stat = (folder / name).stat()
+        records[name] = {"size": stat.st_size, "sha256": sha256, "mtime_ns": stat.st_mtime_ns}
+    write_json_atomic(folder / MARKER, {**extra, "files": records})
+
+
+def intact_files(folder: Path, names: list[str]) -> bool:
+    """Whether ``folder``'s marker lists every one of ``names`` and none changed since (stamps, nothing read)."""
+    marker = read_marker(folder)
+    listed = marker.get("files", {}) if marker is not None else {}
+    return marker is not None and all(name in listed for name in names) and not check_extracted(folder)
+
+
+def drop_record(folder: Path) -> None:
+    """Remove ``folder``'s marker before its files are rewritten (a half-rewritten folder is never complete)."""
+    (folder / MARKER).unlink(missing_ok=True)

@@ -173,6 +173,7 @@ def sweep_beside(folder: Path) -> int:
     swept = 0
     for path in folder.glob("*.part") if folder.is_dir() else ():
         if is_abandoned(path):
-            path.unlink(missing_ok=True)
-            swept += 1
+            with contextlib.suppress(OSError):  # a read-only cache: left for a later, writable load
+                path.unlink(missing_ok=True)
+                swept += 1
     return swept

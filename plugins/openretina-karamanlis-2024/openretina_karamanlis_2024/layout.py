@@ -163,6 +163,9 @@ def locate_file(
         if _check_count(session, [str(p) for p in matches], stim_type, entry):
             return matches[0], matches[0], None
         return None
+    from openretina_core.files import list_members
+
+    list_members(entry, entry.stem)  # duplicate names, a file that is also a folder, unsafe paths: refused
     try:
         with zipfile.ZipFile(entry) as archive:
             names = [
@@ -206,7 +209,7 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
     deleted since is extracted again, never served (``check_extracted`` re-hashes it). A cache that cannot be
     written (read-only, full) gives a warning and a copy in a temporary folder, removed when the process ends.
     """
-    from openretina_core.files import list_members
+    from openretina_core.files import intact_files, list_members, sweep_beside
 
     stat = archive.stat()
     token = hashlib.sha256(
@@ -216,7 +219,8 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
     members = {m.source.filename: m for m in list_members(archive, archive.stem) if m.kind == "file"}
     if member not in members:
         raise BadDataError(f"{archive}: member {member!r} is not a regular file")
-    if target.is_file() and _intact_copy(target):
+    sweep_beside(target.parent)  # what a killed extraction left
+    if target.is_file() and intact_files(target.parent, [target.name]):
         return target
     try:
         _copy_member(archive, member, members[member].size, target)
@@ -243,23 +247,12 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
     return target
 
 
-def _intact_copy(target: Path) -> bool:
-    from openretina_core.files.extracted import check_extracted, read_marker
-
-    marker = read_marker(target.parent)
-    return (
-        marker is not None and target.name in marker.get("files", {}) and not check_extracted(target.parent)
-    )
-
-
 def _copy_member(archive: Path, member: str, expected: int, target: Path) -> None:
     """The member's bytes into ``target`` (through a ``.part`` file), then its marker (size, sha256, stamp)."""
-    from openretina_core.files.cache import EXTRACT_MARKER, write_json_atomic
-    from openretina_core.files.partials import partial_beside, sweep_beside
+    from openretina_core.files import drop_record, partial_beside, record_extracted
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_beside(target.parent)  # what a killed extraction left
-    (target.parent / EXTRACT_MARKER).unlink(missing_ok=True)
+    drop_record(target.parent)
     partial = partial_beside(target)
     logger.info("extracting %s from %s into %s", member, archive, target.parent)
     digest = hashlib.sha256()
@@ -279,10 +272,7 @@ def _copy_member(archive: Path, member: str, expected: int, target: Path) -> Non
         ) from exc
     finally:
         partial.unlink(missing_ok=True)
-    record = {"size": expected, "sha256": digest.hexdigest(), "mtime_ns": target.stat().st_mtime_ns}
-    write_json_atomic(
-        target.parent / EXTRACT_MARKER, {"archive": str(archive), "files": {target.name: record}}
-    )
+    record_extracted(target.parent, {target.name: digest.hexdigest()}, archive=str(archive))
 
 
 def find_session_files(
