@@ -204,6 +204,37 @@ def test_extracted_copy_changed_or_deleted(name: str, damage: str, samples: Any,
 
 
 @pytest.mark.parametrize("name", ZIPPED)
+def test_verify_reports_an_extracted_copy_damaged_behind_its_stamp(
+    name: str, samples: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one damage a load cannot see (same size, stamp restored): ``verify`` re-hashes, reports it and drops
+    the marker, so the next load extracts the session again."""
+    from click.testing import CliRunner
+
+    from openretina_core.cli import main
+
+    root, archive, cache = _zipped(name, samples, tmp_path)
+    copy = _extracted(cache)
+    original, stat = copy.read_bytes(), copy.stat()
+    with open(copy, "r+b") as handle:
+        handle.seek(len(original) // 2)
+        handle.write(bytes(256))
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setenv("OPENRETINA_CACHE_DIR", str(cache))
+    monkeypatch.setenv("OPENRETINA_OFFLINE", "1")
+    result = CliRunner().invoke(main, ["verify", name])
+    assert result.exit_code == 1, result.output
+    line = next(
+        line for line in result.output.splitlines() if line.startswith("CORRUPT") and "extracted" in line
+    )
+    assert copy.name in line and "sha256" in line
+    assert attempt(name, samples, root, archive, f"{name}: after verify", cache) == "served"
+    assert _extracted(cache).read_bytes() == original
+    clean = CliRunner().invoke(main, ["verify", name])
+    assert not any(line.startswith("CORRUPT") for line in clean.output.splitlines()), clean.output
+
+
+@pytest.mark.parametrize("name", ZIPPED)
 def test_a_killed_extraction_leaves_no_part_file(name: str, samples: Any, tmp_path: Path) -> None:
     root, archive, cache = _zipped(name, samples, tmp_path)
     copy = _extracted(cache)

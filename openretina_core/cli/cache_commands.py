@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 import click
 
@@ -71,6 +72,25 @@ def download_command(name: str, species: tuple[str, ...]) -> None:
     click.echo(f"{name}: {count} file(s) ready in {path}")
 
 
+def _verify_other_extractions(dataset_id: str, reported: set[Path]) -> int:
+    """Extracted folders no published archive accounts for (a plugin's copies out of a user's zips): re-hashed,
+    a damaged one's marker dropped so the next load extracts it again. Returns how many are damaged."""
+    from openretina_core.files.cache import dataset_cache_dir
+    from openretina_core.files.extracted import check_extracted, drop_record, marked_folders
+
+    root, bad = dataset_cache_dir(dataset_id), 0
+    for folder in (f for f in marked_folders(root) if f not in reported) if root.is_dir() else ():
+        problems = check_extracted(folder, rehash=True)
+        if problems:
+            drop_record(folder)
+        click.echo(
+            f"{'CORRUPT' if problems else 'ok':<14} extracted {folder.relative_to(root)}/"
+            + (f" ({'; '.join(problems)}; extracted again on the next load)" if problems else "")
+        )
+        bad += bool(problems)
+    return bad
+
+
 @click.command("verify")
 @click.argument("name")
 @click.option("--species", multiple=True, help="Only the files of this species/group (repeatable).")
@@ -90,6 +110,7 @@ def verify_command(name: str, species: tuple[str, ...]) -> None:
             + (f" ({'; '.join(problems)})" if problems else "")
         )
         bad += bool(problems) and entry.complete
+    bad += _verify_other_extractions(info.id, {state.path for state in states})
     for state in states:
         label = {"ok": "ok", "missing": "missing", "corrupt": "CORRUPT", "unverified": "no known hash"}[
             state.status

@@ -92,3 +92,15 @@ def intact_files(folder: Path, names: list[str]) -> bool:
 def drop_record(folder: Path) -> None:
     """Remove ``folder``'s marker before its files are rewritten (a half-rewritten folder is never complete)."""
     (folder / MARKER).unlink(missing_ok=True)
+
+
+def marked_folders(root: Path) -> list[Path]:
+    """Every folder under ``root`` holding an extraction marker (downloaded archives, and the members plugins
+    copy out of a user's zips), for ``verify`` to re-hash."""
+    import os
+
+    found = []
+    for dirpath, _, filenames in os.walk(root):
+        if MARKER in filenames:
+            found.append(Path(dirpath))
+    return sorted(found)
