@@ -9,12 +9,10 @@ The number of examples is small and fixed in CI (``OPENRETINA_FUZZ_EXAMPLES``, d
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -23,6 +21,16 @@ from hypothesis import strategies as st
 
 from openretina_core import OpenRetinaDataError
 from openretina_core.registry import get_dataset_spec, list_datasets
+from openretina_core.testing.damage import (
+    batch_signature,
+    damage_hdf5_key,
+    damage_npy,
+    damage_pickle,
+    hdf5_arrays,
+    linked_copy,
+    load_offline,
+    unlinked,
+)
 
 EXAMPLES = int(os.environ.get("OPENRETINA_FUZZ_EXAMPLES", "3"))
 RANDOM = bool(os.environ.get("OPENRETINA_FUZZ_RANDOM"))  # CI: the same examples every run
@@ -30,10 +38,15 @@ RANDOM = bool(os.environ.get("OPENRETINA_FUZZ_RANDOM"))  # CI: the same examples
 # files in the cache are checked against their recorded sha256 instead (tests/test_download_fetch.py).
 FILE_DAMAGE = ("empty", "truncated", "random")
 KEY_DAMAGE = ("delete", "strings", "nan", "inf", "complex", "zero_length")
+# Whole arrays of .npy files and the largest float array of a pickle (complex, inf, strings, all NaN, no frames)
+ARRAY_DAMAGE = ("strings", "inf", "complex", "all_nan", "zero_frames")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".mat")
 # In the generic HDF5 layout every responses_<name> key is optional (a session shows the stimuli it has keys
 # for), so deleting one leaves a valid, different session: not damage.
 NOT_DAMAGE = {"hdf5": {"delete"}}
+# Found by the new-user sweep in a plugin being rewritten (strict xfail there): Sridhar's .npy readers let a
+# string array through to numpy; left out here so CI's fixed examples stay meaningful for the rest.
+KNOWN_MISSES = {"sridhar_2025": {(".npy", "strings")}}
 pytestmark = pytest.mark.slow
 
 
@@ -53,76 +66,35 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _load(name: str, data_dir: Any, options: Any) -> Any:
-    from openretina_core import get_dataloaders
-
-    cache = tempfile.mkdtemp(prefix="fuzz_cache_")
-    switches = ("OPENRETINA_CACHE_DIR", "OPENRETINA_OFFLINE", "OPENRETINA_NO_STORE")
-    previous = {key: os.environ.get(key) for key in switches}
-    os.environ.update(OPENRETINA_CACHE_DIR=cache, OPENRETINA_OFFLINE="1", OPENRETINA_NO_STORE="1")
-    try:
-        return get_dataloaders(name, data_dir=data_dir, batch_size=4, **dict(options))
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(cache, ignore_errors=True)
+    return load_offline(name, data_dir, options)
 
 
 def _signature(loaders: Any) -> dict[str, list[float]]:
-    """A few numbers per split and session that change when any served value changes."""
-    out = {}
-    for split, group in loaders.items():
-        for session, loader in group.items():
-            inputs, targets = next(iter(loader))
-            out[f"{split}/{session}"] = [float(inputs.double().sum()), float(targets.double().sum())]
-    return out
-
-
-def _copy_with_links(source: Path, target: Path) -> None:
-    """A copy of the sample whose files are hard links (cheap); the file to damage is copied for real."""
-    for path in source.rglob("*"):
-        dest = target / path.relative_to(source)
-        if path.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-        else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.link(path, dest)
-
-
-def _hdf5_datasets(path: Path) -> list[str]:
-    names: list[str] = []
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return sorted(names)
+    return batch_signature(loaders)
 
 
 def _damage_key(path: Path, key: str, kind: str) -> bool:
     """Damage one dataset of an HDF5 file; False when the kind does not apply to it."""
-    with h5py.File(path, "r+") as handle:
-        values = handle[key][()]
-        if kind == "delete":
+    if kind == "delete":
+        import h5py
+
+        with h5py.File(path, "r+") as handle:
             del handle[key]
-            return True
-        if kind == "strings":
-            del handle[key]
-            handle[key] = np.array([b"not a number"] * max(1, np.size(values)))
-            return True
-        if kind == "zero_length":
-            if np.ndim(values) == 0:
-                return False
-            del handle[key]
-            handle[key] = np.zeros((0, *np.shape(values)[1:]), dtype=np.asarray(values).dtype)
-            return True
-        if not np.issubdtype(np.asarray(values).dtype, np.floating) or np.size(values) == 0:
-            return False
-        damaged = np.array(values, dtype=np.complex64 if kind == "complex" else np.asarray(values).dtype)
-        flat = damaged.reshape(-1)
-        flat[len(flat) // 2] = np.nan if kind == "nan" else (np.inf if kind == "inf" else 1 + 2j)
-        del handle[key]
-        handle[key] = damaged
         return True
+    named = {"nan": "nan_one", "zero_length": "zero_frames"}.get(kind, kind)
+    if named == "nan_one":  # one NaN in the middle of a float array
+        import h5py
+
+        with h5py.File(path, "r+") as handle:
+            values = handle[key][()]
+            if not np.issubdtype(np.asarray(values).dtype, np.floating) or np.size(values) == 0:
+                return False
+            values = np.array(values)
+            values.reshape(-1)[values.size // 2] = np.nan
+            del handle[key]
+            handle[key] = values
+        return True
+    return damage_hdf5_key(path, key, named)
 
 
 def _damage_file(path: Path, kind: str, fraction: float, seed: int) -> None:
@@ -154,17 +126,23 @@ def test_damaged_samples_load_correctly_or_fail_with_our_error(name: str, sample
     files = sorted(p for p in source.rglob("*") if p.is_file())
     target_file = data.draw(st.sampled_from(files), label="file")
     hdf5 = target_file.suffix in HDF5_SUFFIXES
-    kinds = [k for k in FILE_DAMAGE + (KEY_DAMAGE if hdf5 else ()) if k not in NOT_DAMAGE.get(name, set())]
+    arrays = ARRAY_DAMAGE if target_file.suffix in (".npy", ".pkl") else ()
+    known = {k for suffix, k in KNOWN_MISSES.get(name, set()) if suffix == target_file.suffix}
+    kinds = [
+        k
+        for k in FILE_DAMAGE + (KEY_DAMAGE if hdf5 else arrays)
+        if k not in NOT_DAMAGE.get(name, set()) and k not in known
+    ]
     kind = data.draw(st.sampled_from(kinds), label="damage")
     with tempfile.TemporaryDirectory(prefix=f"fuzz_{name}_") as scratch:
-        root = Path(scratch) / source.name
-        _copy_with_links(source, root)
-        damaged = root / target_file.relative_to(source)
-        damaged.unlink()
-        shutil.copy2(target_file, damaged)
-        if kind in KEY_DAMAGE:
-            keys = _hdf5_datasets(damaged)
+        root = linked_copy(source, Path(scratch) / source.name)
+        damaged = unlinked(root / target_file.relative_to(source))
+        if kind in KEY_DAMAGE and hdf5:
+            keys = sorted(hdf5_arrays(damaged))
             if not keys or not _damage_key(damaged, data.draw(st.sampled_from(keys), label="key"), kind):
+                return
+        elif kind in ARRAY_DAMAGE:
+            if not (damage_npy if damaged.suffix == ".npy" else damage_pickle)(damaged, kind):
                 return
         else:
             _damage_file(
