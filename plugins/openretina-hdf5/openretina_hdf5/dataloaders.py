@@ -17,6 +17,7 @@ from openretina_core.data import (
     MovieStore,
     MoviesTrainTestSplit,
     apply_nan_policy,
+    check_store_dtype,
     choose_validation_clips,
     distributed_context,
     make_movie_dataloader,
@@ -24,7 +25,9 @@ from openretina_core.data import (
     responses_time_major,
     test_batch_size,
 )
+from openretina_core.store import store_enabled
 from openretina_hdf5.constants import DATASET_ID, DEFAULT_LOADER_OPTIONS
+from openretina_hdf5.prepared import load_hdf5_prepared
 from openretina_hdf5.reading import Hdf5Data, load_hdf5
 
 logger = logging.getLogger(__name__)
@@ -124,6 +127,8 @@ def get_hdf5_dataloaders(
     norm_std: float | None = None,
     sessions: Iterable[str] | None = None,
     frame_rate_hz: float | None = None,
+    prepared: bool | None = None,
+    store_dtype: str = "published",
     **loader_options: Any,
 ) -> DataLoaders:
     """Train/validation/test loaders of a folder in the generic HDF5 layout (``stimuli/`` + ``<session>.h5``).
@@ -140,16 +145,29 @@ def get_hdf5_dataloaders(
     Further keyword options go to :func:`openretina_core.data.multiple_movies_dataloaders` (``split``,
     ``val_clip_indices``, ``allow_over_boundaries``, ``nan_policy``, ``num_workers``, ``pin_memory``, ...).
     A session whose stimuli are all test stimuli gets test loaders only.
+
+    ``prepared`` (default: on unless ``OPENRETINA_NO_STORE=1``): the folder is scanned and read once into the
+    core's prepared store (responses, and every stimulus sequence that is derived: concatenated, normalised,
+    from a session file, or channel-major) and mapped from there later, opening no HDF5 file; a one-channel
+    ``stimuli/<name>.npy`` used as it is stored is mapped in place from the folder. ``store_dtype``:
+    ``"published"`` keeps uint8/int8/float16 stimuli in that dtype (decoded to the same float32 values per
+    batch); ``"float32"`` stores float32.
     """
     unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
     if unknown:
         raise TypeError(
             f"unknown option(s) {unknown} for dataset {DATASET_ID!r}; valid options are test_names, "
             f"train_chunk_size, clip_length, num_val_clips, seed, stimulus_size, norm_mean, norm_std, sessions, "
-            f"frame_rate_hz, {', '.join(LOADER_OPTIONS)}"
+            f"frame_rate_hz, prepared, store_dtype, {', '.join(LOADER_OPTIONS)}"
         )
     choose_validation_clips(0, 0, None, 0, "", loader_options.get("split", "seeded"))  # refuses a bad split
-    data = load_hdf5(data_dir, test_names, stimulus_size, norm_mean, norm_std, sessions)
+    check_store_dtype(store_dtype)
+    if store_enabled(prepared):
+        data = load_hdf5_prepared(
+            data_dir, test_names, stimulus_size, norm_mean, norm_std, sessions, store_dtype
+        )
+    else:
+        data = load_hdf5(data_dir, test_names, stimulus_size, norm_mean, norm_std, sessions)
     with_train = [s for s, m in data.movies.items() if m.train.shape[1] > 0]
     test_only = [s for s in data.movies if s not in with_train]
     if with_train:
