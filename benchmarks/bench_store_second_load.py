@@ -2,7 +2,9 @@
 
 For each dataset the realistic files of its own loading benchmark are written (Maheswaranathan: one published-size
 session, 359,802 + 5,996 frames of 50x50, 3.7 GB; Höfling: the 67-field response file and the 18x16 movie;
-Karamanlis: one mouse session of 0.4 GB of images composed to 14,400 frames). Each measurement runs in a fresh
+Karamanlis: one mouse session of 0.4 GB of images composed to 14,400 frames; Goldin: one published-size
+session, 3,000 + 30 images of 108x108 float32, 40 cells, 30 repeats; generic HDF5: 10 sessions sharing six
+2-channel 36x32 stimuli of 33,000 frames in all, two of them test stimuli). Each measurement runs in a fresh
 interpreter with a warm page cache, from the loading call to the first train batch, imports excluded:
 
 * ``first``: the load that prepares the store (reads the published files, writes the entries);
@@ -89,10 +91,24 @@ def write_karamanlis(root: Path, small: bool) -> tuple[Path, dict[str, Any]]:
     return root, {"species": "mouse"}
 
 
+def write_goldin(root: Path, small: bool) -> tuple[Path, dict[str, Any]]:
+    bench = _module("bench_goldin_loading")
+    bench.write_session(root / "mouse.h5", "float32")
+    return root, {"species": "mouse"}
+
+
+def write_hdf5(root: Path, small: bool) -> tuple[Path, dict[str, Any]]:
+    bench = _module("bench_hdf5_loading")
+    bench.write_dataset(root)
+    return root, {"test_names": sorted(bench.TEST), **bench.LOADER}
+
+
 WRITERS = {
     "maheswaranathan_2023": write_maheswaranathan,
     "hoefling_2024": write_hoefling,
     "karamanlis_2024": write_karamanlis,
+    "goldin_2022": write_goldin,
+    "hdf5": write_hdf5,
 }
 
 
