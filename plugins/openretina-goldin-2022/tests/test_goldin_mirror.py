@@ -97,3 +97,26 @@ def test_download_fetches_the_listed_files_of_the_species(published: LocalFileSe
     again = get_goldin_dataloaders(download=False, batch_size=4, num_val_images=8)  # the cached listing
     assert set(again["train"]) == set(MOUSE)
     assert all(published.count(f"{HF}/{n}.h5") == 1 for n in MOUSE)
+
+
+def test_download_command_names_the_listed_sessions(published: LocalFileServer) -> None:
+    from click.testing import CliRunner
+
+    from openretina_core.cli import main
+
+    result = CliRunner().invoke(main, ["download", "goldin_2022", "--species", "axolotl"])
+    assert result.exit_code == 0, result.output
+    first, *rest = result.output.splitlines()
+    assert first.startswith("goldin_2022: 1 session(s)") and "Hugging Face listing" in first
+    assert any(AXOLOTL in line and line.endswith("to download") for line in rest)
+    assert published.count(f"{HF}/{AXOLOTL}.h5") == 1
+
+
+def test_download_command_says_the_fallback_names_are_unverified(hub: LocalFileServer) -> None:
+    from click.testing import CliRunner
+
+    from openretina_core.cli import main
+
+    result = CliRunner().invoke(main, ["download", "goldin_2022", "--species", "mouse"])
+    assert "UNVERIFIED file names guessed" in result.output and "mouse.h5" in result.output
+    assert result.exit_code != 0, "the fake hub serves none of the guessed names"
