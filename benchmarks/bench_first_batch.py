@@ -17,7 +17,10 @@ For each: median, min and max of ``--repeat`` runs (default 5), the peak RSS abo
 water mark is reset after the imports), and the split of the time (reading the published files, writing the
 store's arrays, checking them: hash and finiteness, building the loaders, the first batch, the rest: locating
 files, keys, opening the entries). Targets (issue 18): Maheswaranathan <= 3 s, Höfling <= 2 s, held against all
-three cases. ``--profile DIR`` writes a cProfile of one extra run per case. Prints one JSON object. Usage::
+three cases. ``--profile DIR`` writes a cProfile of one extra run per case. ``machine_floors``: on this machine,
+in fresh interpreters, the time to read the published files from the page cache, to touch as much new memory as
+the prepared session holds, to write that much into a new file and to hash it: no load can beat read + touch (store
+off) or read + touch + write (first load). Prints one JSON object. Usage::
 
     python benchmarks/bench_first_batch.py [--small] [--repeat 5] [--only maheswaranathan_2023 hoefling_2024]
                                            [--cases a b c] [--workdir DIR] [--keep] [--profile DIR]
@@ -141,6 +144,75 @@ print(json.dumps({
 }))
 """
 
+# What this machine's memory and page cache allow, in a fresh interpreter: the floor under a load's time.
+FLOORS = r"""
+import hashlib, json, os, sys, time
+import numpy as np
+files, nbytes, scratch = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+block = np.ones(64 << 20, dtype=np.uint8)  # one reused, touched buffer
+start = time.perf_counter()
+read = 0
+for path in files:
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(block):
+            read += n
+t_read = time.perf_counter() - start
+start = time.perf_counter()
+fresh = np.empty(nbytes, dtype=np.uint8)
+fresh.fill(1)  # first touch of new anonymous memory, as a reader filling its buffer pays
+t_touch = time.perf_counter() - start
+del fresh
+start = time.perf_counter()
+with open(scratch, "wb") as fh:  # new page-cache pages, as writing the store pays
+    for offset in range(0, nbytes, block.size):
+        fh.write(block[: min(block.size, nbytes - offset)].data)
+t_write = time.perf_counter() - start
+os.unlink(scratch)
+start = time.perf_counter()
+digest = hashlib.sha256()
+for offset in range(0, nbytes, block.size):
+    digest.update(block[: min(block.size, nbytes - offset)].data)
+t_hash = time.perf_counter() - start
+print(json.dumps({
+    "read_published_s": t_read, "read_gb_per_s": read / 1e9 / t_read,
+    "touch_fresh_memory_s": t_touch, "touch_gb_per_s": nbytes / 1e9 / t_touch,
+    "write_new_file_s": t_write, "write_gb_per_s": nbytes / 1e9 / t_write,
+    "sha256_s": t_hash, "sha256_gb_per_s": nbytes / 1e9 / t_hash,
+}))
+"""
+
+
+def floors(data_dir: Path, nbytes: int, scratch: Path, repeat: int) -> dict[str, Any]:
+    """Median of ``repeat`` fresh-interpreter measurements of reading the published files (page cache, no new
+    memory), touching ``nbytes`` of new memory, writing ``nbytes`` to a new file and hashing ``nbytes``; and the
+    floors they put under the first load (read + touch + write) and the store off (read + touch)."""
+    files = [str(p) for p in sorted(data_dir.rglob("*")) if p.is_file()]
+    runs = []
+    for _ in range(repeat):
+        warm(data_dir)
+        out = subprocess.run(
+            [sys.executable, "-c", FLOORS, json.dumps(files), str(nbytes), str(scratch)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
+    result["bytes"] = nbytes
+    result["floor_store_off_s"] = round(result["read_published_s"] + result["touch_fresh_memory_s"], 3)
+    result["floor_first_load_s"] = round(result["floor_store_off_s"] + result["write_new_file_s"], 3)
+    result["free_memory_bytes_before"] = free_memory()
+    return result
+
+
+def free_memory() -> int:
+    """``MemFree`` of ``/proc/meminfo``: fresh memory beyond it comes from evicting the page cache."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemFree:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
 
 def _module(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
@@ -200,7 +272,7 @@ def run_child(name: str, data_dir: Path, cache: Path, case: str, profile: Path |
         "modules": [f"{package}.dataloaders", f"{package}.stimuli", f"{package}.responses"],
         "timed": [[path.replace(".EntryWriter", ":EntryWriter"), attr, part] for path, attr, part in timed],
     }
-    before = load_average()
+    before, free = load_average(), free_memory()
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True, env=env, check=False
     )
@@ -208,6 +280,7 @@ def run_child(name: str, data_dir: Path, cache: Path, case: str, profile: Path |
         raise RuntimeError(f"{name} case {case}: benchmark child failed:\n{out.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["load_average_before"] = before
+    result["free_memory_gib_before"] = round(free / 2**30, 2)
     return result
 
 
@@ -230,6 +303,7 @@ def summary(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
         "peak_above_baseline_mib": stats([r["peak_above_baseline_mib"] for r in runs]),
         "rss_after_mib": stats([r["rss_after_mib"] for r in runs]),
         "load_average_before_runs": [r["load_average_before"] for r in runs],
+        "free_memory_gib_before_runs": [r["free_memory_gib_before"] for r in runs],
         "target_s": target,
         "meets_target": statistics.median(seconds) <= target,
         **{k: runs[0][k] for k in ("sessions", "batch_inputs", "batch_targets", "movie_copies_made")},
@@ -265,6 +339,9 @@ def measure(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         report["cases"][case] = {"what": CASES[case], **summary(runs, target)}
         if case in ("a", "b"):
             report["prepared_bytes"] = sum(p.stat().st_size for p in cache.rglob("*.npy"))
+    if args.floors:
+        nbytes = report.get("prepared_bytes") or report["published_bytes"]
+        report["machine_floors"] = floors(data_dir, nbytes, root / "floor.scratch", args.floors)
     return report
 
 
@@ -280,6 +357,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the written files (reused by the next run)")
     parser.add_argument(
         "--profile", type=Path, default=None, help="folder for cProfile dumps of one extra run"
+    )
+    parser.add_argument(
+        "--floors", type=int, default=3, help="runs of the machine-floor measurement (0: skip it)"
     )
     parser.add_argument("--write", help=argparse.SUPPRESS)
     args = parser.parse_args()
