@@ -146,7 +146,7 @@ class FieldReader:
                     f"{self.path}: session {self.session!r}, key {times_key!r}: expected ({n_rois}, {n_samples}), "
                     f"received {times.shape}"
                 )
-            return times
+            return check_finite(times, self.path, f"{self.session}/{times_key}")  # NaN would shift the traces
         t0_key, dt_key = c.T0_KEY.format(s=response_type), c.DT_KEY.format(s=response_type)
         if not (self.has(t0_key) and self.has(dt_key)):
             raise MissingKeyError(
@@ -165,7 +165,7 @@ class FieldReader:
                     f"{self.path}: session {self.session!r}, key {key!r}: expected 1 or {n_rois} values "
                     f"({kind} per ROI), received {values.size}"
                 )
-            result.append(values[keep])
+            result.append(check_finite(values[keep], self.path, f"{self.session}/{key}"))
         return result[0], result[1]
 
     def trigger_times(self, response_type: str, n_rois: int | None = None) -> np.ndarray:
@@ -205,7 +205,7 @@ class FieldReader:
             raise BadDataError(
                 f"{self.path}: session {self.session!r}, key {key!r}: no trigger times ({triggers.shape})"
             )
-        return triggers
+        return check_finite(triggers, self.path, f"{self.session}/{key}")  # the row used (row 0)
 
     # -- per-ROI and per-field metadata -------------------------------------------------------------------------
     def per_roi(self, keys: Iterable[str], n_rois: int) -> dict[str, np.ndarray]:
