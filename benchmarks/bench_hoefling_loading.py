@@ -16,6 +16,8 @@ Then, in fresh subprocesses (``--repeat`` times each, median and min reported), 
 * 72x64: the same, to show that the high-resolution loaders build within 2 GiB above the baseline.
 
 Targets (issue 6): first batch <= 2 s, <= 1 GiB above the import baseline (18x16); 72x64 within 2 GiB.
+These calls read into memory (the prepared store is not involved). The first batch as a user sees it through
+``get_dataloaders``, with the store's first and later loads too, is measured by ``bench_first_batch.py``.
 Prints one JSON object. Usage::
 
     python benchmarks/bench_hoefling_loading.py [--workdir DIR] [--keep] [--repeat 3] [--small]

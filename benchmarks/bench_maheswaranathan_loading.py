@@ -10,7 +10,9 @@ the page cache by reading it once, then measures in fresh subprocesses:
 * all sessions: the same, showing that the three published sessions load together on this machine.
 
 Targets (issue 3): first batch <= 4 s with a warm page cache; peak RSS <= baseline + 1.3 x the float32 data.
-Prints one JSON object. Usage::
+The loads run with the prepared store off (``OPENRETINA_NO_STORE=1``: the session is read into memory, nothing is
+written to the user's cache). The first batch as a user sees it, with the store's first and later loads too, is
+measured by ``bench_first_batch.py``. Prints one JSON object. Usage::
 
     python benchmarks/bench_maheswaranathan_loading.py [--workdir DIR] [--keep] [--small] [--sessions 3]
 """
@@ -130,7 +132,7 @@ def prewarm_memory(nbytes: int) -> float:
 
 
 def run_child(data_dir: Path, sessions: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "OPENRETINA_NO_PROGRESS": "1"}
+    env = {**os.environ, "OPENRETINA_NO_PROGRESS": "1", "OPENRETINA_NO_STORE": "1"}
     spec = json.dumps({"data_dir": str(data_dir), "sessions": sessions})
     out = subprocess.run(
         [sys.executable, __file__, "--child", spec], env=env, capture_output=True, text=True, check=False
