@@ -152,13 +152,13 @@ class LongCycler(_Cycler[BatchT]):
         self._advance()
         progress = self._new_progress(epoch, point)
         start = min(progress.step, total)
-        if n_workers == 1:
-            items = self._iterate_loaders(order, total, epoch, start, point, progress)
-        else:
-            for key, loader in self.loaders.items():
-                if point is not None and key in point.generators:
-                    restore_generators(loader, point.generators[key])
-            items = self._iterate_plan(order, total, epoch, worker, n_workers, start)
+        if n_workers == 1:  # counts each pair itself: one generator less per step
+            yield from self._iterate_loaders(order, total, epoch, start, point, progress)
+            return
+        for key, loader in self.loaders.items():
+            if point is not None and key in point.generators:
+                restore_generators(loader, point.generators[key])
+        items = self._iterate_plan(order, total, epoch, worker, n_workers, start)
         yield from self._counted(items, progress)
 
     def _open_pass(
@@ -186,24 +186,31 @@ class LongCycler(_Cycler[BatchT]):
         point: ResumePoint | None,
         progress: Progress,
     ) -> Iterator[tuple[str, Any]]:
-        if start >= total:
-            return
-        counts = round_robin_counts(order, start)
-        passes: dict[str, int] = {}
-        # Every session's first pass is planned up front, in one warm loop, rather than between batch copies.
-        iterators: dict[str, Iterator[Any]] = {}
-        for key in order[: min(total, len(order))]:
-            length = len(self.loaders[key]) if counts[key] else 0
-            passes[key], skip = divmod(counts[key], length) if length else (0, 0)
-            iterators[key] = self._open_pass(key, epoch, passes[key], skip, point, progress)
-        for step in range(start, total):
-            key = order[step % len(order)]
-            batch = next(iterators[key], END)
-            if batch is END:
-                passes[key] += 1
-                iterators[key] = self._open_pass(key, epoch, passes[key], 0, None, progress)
-                batch = first_of_new_pass(key, iterators[key])
-            yield key, batch
+        """In one process: the epoch's pairs, each counted into ``progress`` as it is handed out (what
+        ``_counted`` does for the other paths)."""
+        self._progress = progress
+        if start < total:
+            counts = round_robin_counts(order, start)
+            passes: dict[str, int] = {}
+            # Every session's first pass is planned up front, in one warm loop, rather than between batch copies.
+            iterators: dict[str, Iterator[Any]] = {}
+            for key in order[: min(total, len(order))]:
+                length = len(self.loaders[key]) if counts[key] else 0
+                passes[key], skip = divmod(counts[key], length) if length else (0, 0)
+                iterators[key] = self._open_pass(key, epoch, passes[key], skip, point, progress)
+            consumed, sessions = progress.consumed, len(order)
+            for step in range(start, total):
+                key = order[step % sessions] if sessions > 1 else order[0]
+                batch = next(iterators[key], END)
+                if batch is END:
+                    passes[key] += 1
+                    iterators[key] = self._open_pass(key, epoch, passes[key], 0, None, progress)
+                    batch = first_of_new_pass(key, iterators[key])
+                progress.step += 1
+                consumed[key] += 1
+                yield key, batch
+        if self._progress is progress:
+            self._progress = None
 
     def _iterate_plan(
         self, order: list[str], total: int, epoch: int, worker: int, n_workers: int, start: int

@@ -63,27 +63,56 @@ class BatchBufferPool:
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
         """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
-        if _STORAGE_USE_COUNT is None or not like.is_cpu or get_worker_info() is not None:
+        if _STORAGE_USE_COUNT is None or not like.is_cpu:
+            return None
+        got = self.take_base(shape, like.dtype, shape, _contiguous_strides(shape))
+        return None if got is None else got[1]
+
+    def take_base(
+        self, shape: tuple[int, ...], dtype: torch.dtype, size: tuple[int, ...], stride: tuple[int, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A free CPU buffer of ``shape`` and, made under the lock so that it counts as referenced at once, its
+        view ``as_strided(size, stride)``; or None. The caller writes into the buffer (e.g. ``out=``) and hands
+        out only the view: one tensor made per batch instead of a view for writing and another for the batch."""
+        if _STORAGE_USE_COUNT is None or get_worker_info() is not None:
             return None
         # A buffer made under torch.inference_mode() (Lightning's evaluation) is an inference tensor, which
         # cannot be written outside it: each mode has its own buffers.
-        key = (shape, like.dtype, torch.is_inference_mode_enabled())
+        key = (shape, dtype, torch.is_inference_mode_enabled())
         with self._lock:
-            candidates = self._by_key.setdefault(key, [])
+            candidates = self._by_key.get(key)
+            if candidates is None:
+                candidates = self._by_key[key] = []
             for buffer, handle in candidates:
                 if _STORAGE_USE_COUNT(handle) == _UNREFERENCED:
-                    return buffer.view(shape)
-            buffer = torch.empty(shape, dtype=like.dtype)
+                    return buffer, buffer.as_strided(size, stride)
+            buffer = torch.empty(shape, dtype=dtype)
             if len(self.buffers) >= self.size:
                 evicted = self.buffers.pop(0)
                 for same in self._by_key.values():
                     same[:] = [entry for entry in same if entry[0] is not evicted]
             self.buffers.append(buffer)
             candidates.append((buffer, _storage_handle(buffer)))
-            return buffer.view(shape)
+            return buffer, buffer.as_strided(size, stride)
 
 
 BATCH_BUFFERS = BatchBufferPool()
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for extent in reversed(shape):
+        strides.append(step)
+        step *= max(1, extent)
+    return tuple(reversed(strides))
+
+
+def permuted_layout(shape: tuple[int, ...], order: tuple[int, ...] | None) -> tuple[tuple[int, ...], ...]:
+    """``(size, stride)`` of ``torch.empty(shape).permute(order)`` (``order`` None: the contiguous layout)."""
+    strides = _contiguous_strides(shape)
+    if order is None:
+        return shape, strides
+    return tuple(shape[d] for d in order), tuple(strides[d] for d in order)
 
 
 def consecutive_starts(index: np.ndarray | None, chunk: int) -> np.ndarray | None:
@@ -132,6 +161,10 @@ class ChunkGatherer:
         self.source = source
         self.rest = tuple(source.shape[1:])
         self._windows: torch.Tensor | None = None
+        self._pooled = source.is_cpu  # batch buffers come from BATCH_BUFFERS
+        self._device = source.device
+        # (index length, windows, order) -> (buffer shape, batch size, batch strides, bytes copied)
+        self._layouts: dict[tuple[int, bool, tuple[int, ...] | None], tuple[Any, ...]] = {}
         row = int(np.prod(self.rest, dtype=np.int64))
         self._row_bytes = row * source.element_size()
         if (
@@ -157,8 +190,8 @@ class ChunkGatherer:
         window availability, same device), so one plan serves both."""
         if self.chunk != other.chunk or self.source.device != other.source.device:
             return False
-        if self._chunks_whole != other._chunks_whole:
-            return False
+        if self._chunks_whole != other._chunks_whole and self.chunk != 1:
+            return False  # (chunks of one position: a window start is the stored row, so both plans agree)
         if self._index is None or other._index is None:
             return self._index is None and other._index is None
         return self._index is other._index or np.array_equal(self._index, other._index)
@@ -188,38 +221,55 @@ class ChunkGatherer:
             broken[:count] = ~self._runs[starts]
             whole = np.logical_not(broken.reshape(len(bounds), batch_size).any(axis=1))
         chunk = self.chunk
-        firsts = rows = None
+        # Every batch's index is a view of one index tensor, all made in one ``split`` call (a Python slice
+        # per batch costs as much as the rest of a one-image batch's bookkeeping).
+        firsts: tuple[torch.Tensor, ...] = ()
+        rows: tuple[torch.Tensor, ...] = ()
         if whole.any():  # window starts: the stored row of each chunk's first position
-            firsts = self.stored_rows(starts)
+            firsts = self.stored_rows(starts).split(batch_size)
         if not whole.all():  # stored rows of every position
-            rows = self.stored_rows((starts[:, None] + np.arange(chunk)).reshape(-1))
-        steps: list[tuple[bool, torch.Tensor]] = []
-        for begin, is_whole in zip(bounds, whole.tolist()):
-            if is_whole and firsts is not None:
-                steps.append((True, firsts[begin : begin + batch_size]))
-            elif rows is not None:
-                steps.append((False, rows[begin * chunk : (begin + batch_size) * chunk]))
-        return steps
-
-    def fetch(self, whole: bool, index: torch.Tensor) -> torch.Tensor:
-        """``(B, chunk, ...)`` for one planned batch, into a reused buffer when one is free. The copy runs with
-        the intra-op threads :data:`COPY_THREADS` chooses for its size (file reads: the calling thread)."""
-        if self.reads_file:
-            return self._read(whole, index)
-        windows = self._windows if whole else None
-        count = index.shape[0] if windows is not None else index.shape[0] // self.chunk
-        shape = (count * self.chunk, *self.rest)
-        out = BATCH_BUFFERS.take(shape, self.source)
-        if out is None:
-            out = torch.empty(shape, dtype=self.source.dtype, device=self.source.device)
-        nbytes = count * self.chunk * self._row_bytes
-        if windows is not None:
-            COPY_THREADS.run(
-                nbytes, out.device, lambda: torch.index_select(windows, 0, index, out=out.view(count, -1))
+            rows = self.stored_rows((starts[:, None] + np.arange(chunk)).reshape(-1)).split(
+                batch_size * chunk
             )
+        flags = whole.tolist()
+        if all(flags):
+            return [(True, index) for index in firsts]
+        if not any(flags):
+            return [(False, index) for index in rows]
+        return [(True, firsts[i]) if is_whole else (False, rows[i]) for i, is_whole in enumerate(flags)]
+
+    def fetch(self, whole: bool, index: torch.Tensor, order: tuple[int, ...] | None = None) -> torch.Tensor:
+        """``(B, chunk, ...)`` for one planned batch (its dimensions permuted by ``order`` if given, as a view),
+        into a reused buffer when one is free. The copy runs with the intra-op threads :data:`COPY_THREADS`
+        chooses for its size (file reads: the calling thread). Per batch this makes one tensor (the batch),
+        copies once, and looks its layout up in a per-gatherer table."""
+        if self.reads_file:
+            chunks = self._read(whole, index)
+            return chunks if order is None else chunks.permute(order)
+        windows = self._windows if whole else None
+        key = (index.shape[0], windows is not None, order)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = self._layout(*key)
+        shape, size, stride, nbytes = layout
+        got = BATCH_BUFFERS.take_base(shape, self.source.dtype, size, stride) if self._pooled else None
+        if got is None:
+            out = torch.empty(shape, dtype=self.source.dtype, device=self.source.device)
+            batch = out.as_strided(size, stride)
         else:
-            COPY_THREADS.run(nbytes, out.device, lambda: torch.index_select(self.source, 0, index, out=out))
-        return out.view(count, self.chunk, *self.rest)
+            out, batch = got
+        source = self.source if windows is None else windows
+        COPY_THREADS.run(nbytes, self._device, lambda: torch.index_select(source, 0, index, out=out))
+        return batch
+
+    def _layout(self, length: int, windows: bool, order: tuple[int, ...] | None) -> tuple[Any, ...]:
+        """The buffer shape (what ``index_select`` writes), the batch's size and strides, and the bytes."""
+        count = length if windows else length // self.chunk
+        shape = (
+            (count, self.chunk * int(np.prod(self.rest, dtype=np.int64))) if windows else (length, *self.rest)
+        )
+        size, stride = permuted_layout((count, self.chunk, *self.rest), order)
+        return shape, size, stride, count * self.chunk * self._row_bytes
 
     def prefetch(self, whole: bool, index: torch.Tensor) -> None:
         """Start the disk reads of a coming planned batch (file reads only; a no-op otherwise)."""

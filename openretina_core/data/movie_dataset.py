@@ -24,6 +24,8 @@ from openretina_core.data.decode import BatchDecoder
 from openretina_core.data.file_rows import FileRows
 from openretina_core.data.gather import ChunkGatherer, as_index_tensor
 
+INPUT_ORDER = (0, 2, 1, 3, 4)  # gathered (B, T, C, H, W) chunks -> (B, C, T, H, W) inputs
+
 
 class DataPoint(NamedTuple):
     """One sample ``(inputs (C, T, H, W), targets (T, N))`` or one batch ``((B, C, T, H, W), (B, T, N))``."""
@@ -142,24 +144,37 @@ class MovieDataset(Dataset[DataPoint]):
         starts: np.ndarray,
         batch_size: int,
     ) -> Iterator[DataPoint]:
-        prefetch = self._movie_chunks.reads_file  # the next batch's disk reads overlap this batch's work
+        movie, responses = self._movie_chunks, self._response_chunks
+        prefetch = movie.reads_file  # the next batch's disk reads overlap this batch's work
+        if response_steps is not None and not prefetch and not self._inputs_finished_apart():
+            # The common case: each batch is two copies and two tensors. The movie's buffer is handed out as
+            # its (B, C, T, H, W) view directly (what ``_finish_inputs`` makes of it, without the extra view).
+            for (whole, index), (response_whole, response_index) in zip(movie_steps, response_steps):
+                yield DataPoint(
+                    movie.fetch(whole, index, INPUT_ORDER), responses.fetch(response_whole, response_index)
+                )
+            return
         for step, (whole, index) in enumerate(movie_steps):
             if prefetch and step + 1 < len(movie_steps):
-                self._movie_chunks.prefetch(*movie_steps[step + 1])
+                movie.prefetch(*movie_steps[step + 1])
             # No local names for batches: a suspended generator must not keep its last batch alive (batch
             # buffers are reused only once nothing references them).
             yield DataPoint(
-                self._finish_inputs(self._movie_chunks.fetch(whole, index)),
+                self._finish_inputs(movie.fetch(whole, index)),
                 self._gather_responses(starts[step * batch_size : (step + 1) * batch_size])
                 if response_steps is None
-                else self._response_chunks.fetch(*response_steps[step]),
+                else responses.fetch(*response_steps[step]),
             )
+
+    def _inputs_finished_apart(self) -> bool:
+        """Whether a batch's inputs need more than a view of the gathered chunks (a decode here, a flip)."""
+        return self.flip_width or (self._decoder is not None and not self.decode_after_transfer)
 
     def _finish_inputs(self, chunks: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` chunks -> ``(B, C, T, H, W)`` inputs (a view unless flipped or decoded)."""
         if self._decoder is not None and not self.decode_after_transfer:
             chunks = self._decoder.decode(chunks, 2)
-        inputs = chunks.permute(0, 2, 1, 3, 4)
+        inputs = chunks.permute(INPUT_ORDER)
         return inputs.flip(-1) if self.flip_width else inputs
 
     def decode_inputs(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -78,29 +78,45 @@ class MovieSampler(Sampler[int]):
         return len(range(self.rank, n, self.num_replicas))
 
     def epoch_starts(self, epoch: int) -> torch.Tensor:
-        """This rank's start positions for ``epoch`` (pure function of the arguments and the settings)."""
-        starts = self.starts.clone()
+        """This rank's start positions for ``epoch`` (pure function of the arguments and the settings).
+
+        Only the random draws are torch calls (so the stream is torch's, whatever the platform); the integer
+        arithmetic around them is numpy on the fixed nominal starts, whose clip limits are worked out once
+        (a few small torch operations per pass cost as much as a one-image batch)."""
+        starts = self.starts.numpy()
         if self.shuffle:
             generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
             last_start = self.sequence_length - self.chunk_size
             if self.shift == "over_boundaries":
-                shifts = torch.randint(0, self.chunk_size, (len(starts),), generator=generator)
-                starts = torch.clamp(starts + shifts, max=last_start)
+                shifts = torch.randint(0, self.chunk_size, (len(starts),), generator=generator).numpy()
+                starts = np.minimum(starts + shifts, last_start)
             elif self.shift == "within_clips" and self.clip_starts is not None:
-                shifts = torch.randint(0, max(1, self.chunk_size // 2), (len(starts),), generator=generator)
-                clip_idx = torch.searchsorted(self.clip_starts, starts, right=True) - 1
-                clip_begin = self.clip_starts[clip_idx]
-                clip_ends = torch.cat([self.clip_starts[1:], torch.tensor([self.sequence_length])])[clip_idx]
-                # Keep the chunk inside its clip; a clip shorter than the chunk starts at its beginning.
-                limit = torch.maximum(clip_ends - self.chunk_size, clip_begin)
-                starts = torch.minimum(torch.clamp(starts + shifts, max=last_start), limit)
-            starts = starts[torch.randperm(len(starts), generator=generator)]
+                shifts = torch.randint(
+                    0, max(1, self.chunk_size // 2), (len(starts),), generator=generator
+                ).numpy()
+                starts = np.minimum(np.minimum(starts + shifts, last_start), self._clip_limits())
+            starts = starts[torch.randperm(len(starts), generator=generator).numpy()]
         if self.num_replicas > 1:
             n = len(starts)
             if self.even_shards:
                 starts = starts[: n - n % self.num_replicas]
             starts = starts[self.rank :: self.num_replicas]
-        return starts
+        return torch.from_numpy(np.array(starts, dtype=np.int64))
+
+    def _clip_limits(self) -> np.ndarray:
+        """The last start that keeps each nominal start's chunk inside its clip (a clip shorter than the chunk
+        starts at its beginning); cached for the current ``starts`` and ``clip_starts``."""
+        assert self.clip_starts is not None
+        key = (self.starts, self.clip_starts, self.chunk_size, self.sequence_length)
+        cached = getattr(self, "_limits", None)
+        if cached is not None and all(a is b for a, b in zip(cached[0], key)):
+            return cached[1]
+        clips = self.clip_starts.numpy()
+        clip_idx = np.searchsorted(clips, self.starts.numpy(), side="right") - 1
+        clip_ends = np.append(clips[1:], self.sequence_length)[clip_idx]
+        limits = np.maximum(clip_ends - self.chunk_size, clips[clip_idx])
+        self._limits = (key, limits)
+        return limits
 
     def next_epoch_starts(self) -> torch.Tensor:
         """The starts one iteration yields (advancing the epoch exactly as iterating does)."""

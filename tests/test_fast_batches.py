@@ -1,0 +1,146 @@
+"""The lean per-batch path (issue 14: one-image batches) yields exactly what the general path yields: batches
+written into pooled buffers and handed out as strided views, plans shared by movie and responses for chunks of
+one frame, the sampler's numpy arithmetic, and the cycler's inline counting."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openretina_core import LongCycler
+from openretina_core.data.gather import WINDOW_MAX_ROW_BYTES, ChunkGatherer, permuted_layout
+from openretina_core.data.movie_dataset import INPUT_ORDER, MovieDataset
+from openretina_core.data.sampler import MovieSampler, derived_seed, make_movie_dataloader
+
+
+def torch_epoch_starts(sampler: MovieSampler, epoch: int) -> torch.Tensor:
+    """The sampler's formula as torch operations throughout (what ``epoch_starts`` computed before)."""
+    starts = sampler.starts.clone()
+    if sampler.shuffle:
+        generator = torch.Generator().manual_seed(derived_seed(sampler.seed, epoch))
+        last_start = sampler.sequence_length - sampler.chunk_size
+        if sampler.shift == "over_boundaries":
+            shifts = torch.randint(0, sampler.chunk_size, (len(starts),), generator=generator)
+            starts = torch.clamp(starts + shifts, max=last_start)
+        elif sampler.shift == "within_clips" and sampler.clip_starts is not None:
+            shifts = torch.randint(0, max(1, sampler.chunk_size // 2), (len(starts),), generator=generator)
+            clip_idx = torch.searchsorted(sampler.clip_starts, starts, right=True) - 1
+            clip_begin = sampler.clip_starts[clip_idx]
+            clip_ends = torch.cat([sampler.clip_starts[1:], torch.tensor([sampler.sequence_length])])[
+                clip_idx
+            ]
+            limit = torch.maximum(clip_ends - sampler.chunk_size, clip_begin)
+            starts = torch.minimum(torch.clamp(starts + shifts, max=last_start), limit)
+        starts = starts[torch.randperm(len(starts), generator=generator)]
+    if sampler.num_replicas > 1:
+        n = len(starts)
+        if sampler.even_shards:
+            starts = starts[: n - n % sampler.num_replicas]
+        starts = starts[sampler.rank :: sampler.num_replicas]
+    return starts
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    clip=st.integers(1, 12),
+    n_clips=st.integers(1, 10),
+    chunk=st.integers(1, 12),
+    shift=st.sampled_from(["none", "over_boundaries", "within_clips"]),
+    shuffle=st.booleans(),
+    seed=st.integers(0, 2**31),
+    epoch=st.integers(0, 5),
+    replicas=st.integers(1, 3),
+    even=st.booleans(),
+    data=st.data(),
+)
+def test_sampler_starts_equal_the_torch_formula(
+    clip, n_clips, chunk, shift, shuffle, seed, epoch, replicas, even, data
+) -> None:
+    length = clip * n_clips
+    chunk = min(chunk, length)
+    clip_starts = np.arange(0, length, clip)
+    starts = np.arange(0, length - chunk + 1, max(1, chunk // 2))
+    sampler = MovieSampler(
+        starts,
+        chunk,
+        length,
+        shuffle=shuffle,
+        shift=shift,
+        clip_starts=clip_starts,
+        seed=seed,
+        num_replicas=replicas,
+        rank=data.draw(st.integers(0, replicas - 1)),
+        even_shards=even,
+    )
+    for e in (epoch, epoch + 1, epoch):  # the cached clip limits serve every epoch
+        got = sampler.epoch_starts(e)
+        assert got.dtype == torch.long
+        assert torch.equal(got, torch_epoch_starts(sampler, e))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    chunk=st.integers(1, 6),
+    width=st.sampled_from([2, WINDOW_MAX_ROW_BYTES // 4 + 1]),  # window blocks, or row gathers
+    order=st.sampled_from([None, INPUT_ORDER]),
+    data=st.data(),
+)
+def test_fetch_with_an_order_is_the_permuted_batch(chunk, width, order, data) -> None:
+    source = torch.arange(30 * 2 * width, dtype=torch.float32).reshape(30, 2, 1, width)
+    gatherer = ChunkGatherer(source, None, chunk)
+    starts = np.asarray(data.draw(st.lists(st.integers(0, 30 - chunk), min_size=1, max_size=6)))
+    for whole, index in gatherer.plan(starts, batch_size=data.draw(st.integers(1, 6))):
+        plain = gatherer.fetch(whole, index).clone()
+        got = gatherer.fetch(whole, index, order)
+        want = plain if order is None else plain.permute(order)
+        assert got.shape == want.shape and got.stride() == want.stride()
+        assert torch.equal(got, want)
+        assert got.untyped_storage().nbytes() == plain.numel() * 4  # a view of one batch buffer, no copy
+
+
+def test_permuted_layout_is_torchs() -> None:
+    for shape in [(3, 4, 2, 5, 6), (1, 1, 1, 7, 1), (0, 3, 2, 1, 4)]:
+        reference = torch.empty(shape).permute(INPUT_ORDER)
+        assert permuted_layout(shape, INPUT_ORDER) == (tuple(reference.shape), reference.stride())
+        assert permuted_layout(shape, None) == (shape, torch.empty(shape).stride())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.sampled_from([3, WINDOW_MAX_ROW_BYTES // 4 + 1]),
+    batch_size=st.integers(1, 7),
+    seed=st.integers(0, 1000),
+    flip=st.booleans(),
+)
+def test_one_frame_batches_share_one_plan_and_equal_the_general_path(width, batch_size, seed, flip) -> None:
+    """Goldin's case: chunks of one frame, large movie rows (row gathers) and small response rows (windows)."""
+    frames = 40
+    movie = torch.arange(frames * width, dtype=torch.float32).reshape(frames, 1, 1, width)
+    responses = torch.arange(frames * 3, dtype=torch.float32).reshape(frames, 3) + 0.5
+    index = np.random.default_rng(seed).permutation(frames)
+    dataset = MovieDataset(movie, responses, 1, movie_index=index, response_index=index, flip_width=flip)
+    assert dataset._movie_chunks.plans_like(dataset._response_chunks)
+    starts = np.random.default_rng(seed + 1).permutation(frames)
+    for number, batch in enumerate(dataset.iter_batches(starts, batch_size, drop_last=False)):
+        general = dataset.__getitems__(starts[number * batch_size : (number + 1) * batch_size].tolist())
+        for got, want in zip(batch, general):
+            assert got.shape == want.shape and got.stride() == want.stride()
+            assert torch.equal(got, want)
+
+
+def test_long_cycler_counts_inline_as_before() -> None:
+    """The state after every step (the count the inline loop keeps) is the count of pairs received."""
+    movie = torch.arange(60 * 4, dtype=torch.float32).reshape(60, 1, 2, 2)
+    loaders = {}
+    for name, n in (("a", 3), ("b", 5)):
+        dataset = MovieDataset(movie, torch.zeros(60, n), 5, name=name)
+        loaders[name] = make_movie_dataloader(dataset, 2, np.arange(0, 56, 5), train=True, seed=3)
+    cycler = LongCycler(loaders, seed=2)
+    received = {"a": 0, "b": 0}
+    for step, (key, _batch) in enumerate(cycler, start=1):
+        received[key] += 1
+        state = cycler.state_dict()
+        assert state["step"] == step and state["consumed"] == {k: v for k, v in received.items() if v}
+    assert cycler.state_dict()["step"] == 0 and sum(received.values()) == len(cycler)
