@@ -113,11 +113,14 @@ def child_throughput(data_dir: str, rounds: int, epochs_per_round: int) -> dict[
     responses = dataset.responses.contiguous()  # (N_train, cells)
     sample_bytes = (images[0].numel() + responses.shape[1]) * 4
 
+    cpu: dict[str, list[float]] = {"ours": [], "plain": [], "plain_double": []}
+
     def ours() -> float:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         for _ in range(epochs_per_round):
             for _session, _batch in cycler:
                 pass
+        cpu["ours"].append(time.thread_time() - start_cpu)
         return time.perf_counter() - start
 
     generator = torch.Generator().manual_seed(0)
@@ -126,14 +129,16 @@ def child_throughput(data_dir: str, rounds: int, epochs_per_round: int) -> dict[
     target_outs = [torch.zeros((BATCH, responses.shape[1])) for _ in range(2)]
 
     def plain(buffers: int) -> float:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         for _ in range(epochs_per_round):
             for step, index in enumerate(index_sets):
                 torch.index_select(images, 0, index, out=outs[step % buffers])
                 torch.index_select(responses, 0, index, out=target_outs[step % buffers])
+        cpu["plain" if buffers == 1 else "plain_double"].append(time.thread_time() - start_cpu)
         return time.perf_counter() - start
 
     ours()  # warm up (buffer pool, page faults)
+    cpu["ours"].clear()
     times: dict[str, list[float]] = {"ours": [], "plain": [], "plain_double": []}
     for _ in range(rounds):
         times["ours"].append(ours())
@@ -172,6 +177,14 @@ def child_throughput(data_dir: str, rounds: int, epochs_per_round: int) -> dict[
         "ratio_to_plain_gather_per_round": [round(p / o, 3) for p, o in zip(times["plain"], times["ours"])],
         "ratio_to_double_buffered_gather": round(double_s / ours_s, 3),
         "paired_steps_ratio_to_plain_gather": round(paired_ratio, 3),
+        # The same rounds in this thread's CPU time: time other processes held the core is left out, so on a
+        # shared machine this is the steadier comparison (one thread: torch.set_num_threads(1) above).
+        "cpu_time_ratio_to_plain_gather": round(
+            statistics.median(cpu["plain"]) / statistics.median(cpu["ours"]), 3
+        ),
+        "cpu_time_ratio_to_double_buffered_gather": round(
+            statistics.median(cpu["plain_double"]) / statistics.median(cpu["ours"]), 3
+        ),
         "microseconds_per_batch": {
             "cycler": round(ours_s / (steps * epochs_per_round) * 1e6, 1),
             "plain_gather": round(plain_s / (steps * epochs_per_round) * 1e6, 1),

@@ -8,6 +8,8 @@ buffer once nothing references it any more.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -128,6 +130,10 @@ def consecutive_starts(index: np.ndarray | None, chunk: int) -> np.ndarray | Non
 # stored rows (e.g. 2 x 18 x 16 frames: ~10 % faster) and lose for large ones (50 x 50 frames: ~15 % slower,
 # torch's row loop is already memcpy-bound there), so windows are used up to this row size.
 WINDOW_MAX_ROW_BYTES = 8192
+
+# Targets of a whole pass up to this size are gathered in one copy when the pass starts (a one-image batch's
+# 16 x 40 responses are 2.5 KB: their copy takes 2 us, the bookkeeping of a pooled per-batch copy 4 us more).
+PASS_GATHER_MAX_BYTES = 1 << 20
 
 
 class ChunkGatherer:
@@ -262,6 +268,41 @@ class ChunkGatherer:
         COPY_THREADS.run(nbytes, self._device, lambda: torch.index_select(source, 0, index, out=out))
         return batch
 
+    def fetch_all(
+        self, steps: list[tuple[bool, torch.Tensor]], order: tuple[int, ...] | None = None
+    ) -> Iterator[torch.Tensor]:
+        """The batches of planned ``steps`` in order, each as ``fetch(whole, index, order)`` makes it, with the
+        per-batch lookups done once for the pass (what is left per batch: a pooled buffer, a copy, a view)."""
+        if self.reads_file or not self._pooled:
+            for whole, index in steps:
+                yield self.fetch(whole, index, order)
+            return
+        source, windows, dtype, device = self.source, self._windows, self.source.dtype, self._device
+        layouts, take = self._layouts, BATCH_BUFFERS.take_base
+        for whole, index in steps:
+            blocks = whole and windows is not None
+            key = (index.shape[0], blocks, order)
+            layout = layouts.get(key)
+            if layout is None:
+                layout = layouts[key] = self._layout(*key)
+            shape, size, stride, nbytes = layout
+            got = take(shape, dtype, size, stride)
+            out, batch = got if got is not None else self._unpooled(shape, size, stride)
+            rows = windows if blocks and windows is not None else source
+            if torch.get_num_threads() <= 1:  # what COPY_THREADS.run does then, without its call
+                torch.index_select(rows, 0, index, out=out)
+            else:
+                COPY_THREADS.run(nbytes, device, partial(torch.index_select, rows, 0, index, out=out))
+            yield batch
+            # Hold nothing while the consumer has the batch: its buffer is free again once it lets go.
+            del got, out, batch
+
+    def _unpooled(
+        self, shape: tuple[int, ...], size: tuple[int, ...], stride: tuple[int, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = torch.empty(shape, dtype=self.source.dtype, device=self._device)
+        return out, out.as_strided(size, stride)
+
     def _layout(self, length: int, windows: bool, order: tuple[int, ...] | None) -> tuple[Any, ...]:
         """The buffer shape (what ``index_select`` writes), the batch's size and strides, and the bytes."""
         count = length if windows else length // self.chunk
@@ -270,6 +311,27 @@ class ChunkGatherer:
         )
         size, stride = permuted_layout((count, self.chunk, *self.rest), order)
         return shape, size, stride, count * self.chunk * self._row_bytes
+
+    def gather_batches(self, starts: np.ndarray, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """Every batch of a pass at once, ``(B, chunk, ...)`` each: one copy into a tensor of the pass's own
+        (never pooled, so batches kept stay intact), split into per-batch views. For passes of a few hundred
+        kilobytes (a one-image batch's targets), where a copy per batch costs more in bookkeeping than in
+        bytes; see ``PASS_GATHER_MAX_BYTES``."""
+        rows = self.stored_rows((starts[:, None] + np.arange(self.chunk)).reshape(-1))
+        out = torch.empty(
+            (len(starts) * self.chunk, *self.rest), dtype=self.source.dtype, device=self._device
+        )
+        source = self.source
+        COPY_THREADS.run(
+            len(starts) * self.chunk * self._row_bytes,
+            self._device,
+            lambda: torch.index_select(source, 0, rows, out=out),
+        )
+        return out.view(len(starts), self.chunk, *self.rest).split(batch_size)
+
+    def pass_bytes(self, starts: int) -> int:
+        """Bytes of the chunks of ``starts`` start positions."""
+        return starts * self.chunk * self._row_bytes
 
     def prefetch(self, whole: bool, index: torch.Tensor) -> None:
         """Start the disk reads of a coming planned batch (file reads only; a no-op otherwise)."""

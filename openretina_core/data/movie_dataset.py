@@ -22,7 +22,7 @@ from openretina_core.data.compact import StimulusMap
 from openretina_core.data.copy_threads import COPY_THREADS
 from openretina_core.data.decode import BatchDecoder
 from openretina_core.data.file_rows import FileRows
-from openretina_core.data.gather import ChunkGatherer, as_index_tensor
+from openretina_core.data.gather import PASS_GATHER_MAX_BYTES, ChunkGatherer, as_index_tensor
 
 INPUT_ORDER = (0, 2, 1, 3, 4)  # gathered (B, T, C, H, W) chunks -> (B, C, T, H, W) inputs
 
@@ -148,11 +148,13 @@ class MovieDataset(Dataset[DataPoint]):
         prefetch = movie.reads_file  # the next batch's disk reads overlap this batch's work
         if response_steps is not None and not prefetch and not self._inputs_finished_apart():
             # The common case: each batch is two copies and two tensors. The movie's buffer is handed out as
-            # its (B, C, T, H, W) view directly (what ``_finish_inputs`` makes of it, without the extra view).
-            for (whole, index), (response_whole, response_index) in zip(movie_steps, response_steps):
-                yield DataPoint(
-                    movie.fetch(whole, index, INPUT_ORDER), responses.fetch(response_whole, response_index)
-                )
+            # its (B, C, T, H, W) view directly (what ``_finish_inputs`` makes of it, without the extra view);
+            # a small pass's targets are gathered at once, as views of one tensor.
+            inputs = movie.fetch_all(movie_steps, INPUT_ORDER)
+            if responses.pass_bytes(len(starts)) <= PASS_GATHER_MAX_BYTES:
+                yield from map(DataPoint, inputs, responses.gather_batches(starts, batch_size))
+            else:
+                yield from map(DataPoint, inputs, responses.fetch_all(response_steps))
             return
         for step, (whole, index) in enumerate(movie_steps):
             if prefetch and step + 1 < len(movie_steps):
