@@ -144,3 +144,37 @@ def test_long_cycler_counts_inline_as_before() -> None:
         state = cycler.state_dict()
         assert state["step"] == step and state["consumed"] == {k: v for k, v in received.items() if v}
     assert cycler.state_dict()["step"] == 0 and sum(received.values()) == len(cycler)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    chunk=st.integers(1, 5),
+    batch_size=st.integers(1, 6),
+    seed=st.integers(0, 1000),
+    pass_gather=st.booleans(),
+    neurons=st.sampled_from([2, WINDOW_MAX_ROW_BYTES // 4 + 1]),
+)
+def test_planned_batches_equal_one_call_batches(chunk, batch_size, seed, pass_gather, neurons) -> None:
+    """Targets gathered per pass or per batch (pooled), inputs by the pass generator: the batches, their
+    shapes and strides are those of ``__getitems__`` (the general path)."""
+    import openretina_core.data.movie_dataset as movie_dataset
+
+    frames = 48
+    movie = torch.arange(frames * 6, dtype=torch.float32).reshape(frames, 2, 1, 3)
+    responses = torch.arange(frames * neurons, dtype=torch.float32).reshape(frames, neurons) + 0.25
+    rng = np.random.default_rng(seed)
+    index = (rng.permutation(6)[:, None] * 8 + np.arange(8)).reshape(-1)  # clips of 8 in a new order
+    dataset = MovieDataset(movie, responses, chunk, movie_index=index, response_index=index)
+    starts = rng.integers(0, len(dataset), size=int(rng.integers(1, 20)))
+    saved = movie_dataset.PASS_GATHER_MAX_BYTES
+    movie_dataset.PASS_GATHER_MAX_BYTES = saved if pass_gather else 0
+    try:
+        planned = list(dataset.iter_batches(starts, batch_size, drop_last=False))
+    finally:
+        movie_dataset.PASS_GATHER_MAX_BYTES = saved
+    assert len(planned) == -(-len(starts) // batch_size)
+    for number, batch in enumerate(planned):
+        general = dataset.__getitems__(starts[number * batch_size : (number + 1) * batch_size].tolist())
+        for got, want in zip(batch, general):
+            assert got.shape == want.shape and got.stride() == want.stride()
+            assert torch.equal(got, want)
