@@ -205,6 +205,17 @@ def floors(data_dir: Path, nbytes: int, scratch: Path, repeat: int) -> dict[str,
     return result
 
 
+def prewarm_memory(nbytes: int) -> float:
+    """Touch ``nbytes`` of new memory in a throwaway process (seconds taken). On a VM that hands freed memory
+    back to its host, or with the page cache full, a load's first touch of memory can cost more than its reading
+    (see ``machine_floors``); ``--prewarm`` makes that cost small so the figures are about the loader. Off by
+    default: users pay it."""
+    code = f"import numpy as np; a = np.empty({nbytes}, dtype=np.uint8); a.fill(1)"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
 def free_memory() -> int:
     """``MemFree`` of ``/proc/meminfo``: fresh memory beyond it comes from evicting the page cache."""
     with open("/proc/meminfo") as fh:
@@ -332,6 +343,8 @@ def measure(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
                 if not cache.exists():  # prepared by the first run of this case (not counted)
                     run_child(name, data_dir, cache, "a", None)
                 warm(cache)
+            if args.prewarm:
+                report.setdefault("prewarm_s", []).append(round(prewarm_memory(int(args.prewarm * 2**30)), 2))
             profile = args.profile / f"{name}_{case}.prof" if args.profile and index == args.repeat else None
             result = run_child(name, data_dir, cache, case, profile)
             if profile is None:
@@ -361,6 +374,12 @@ def main() -> None:
     parser.add_argument(
         "--floors", type=int, default=3, help="runs of the machine-floor measurement (0: skip it)"
     )
+    parser.add_argument(
+        "--prewarm",
+        type=float,
+        default=0.0,
+        help="GiB of memory to touch in a throwaway process before each run",
+    )
     parser.add_argument("--write", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write:
@@ -376,6 +395,7 @@ def main() -> None:
         "repeat": args.repeat,
         "cpus": os.cpu_count(),
         "load_average_start": load_average(),
+        "prewarm_gib": args.prewarm,
         "datasets": {},
     }
     try:
