@@ -178,3 +178,30 @@ def test_planned_batches_equal_one_call_batches(chunk, batch_size, seed, pass_ga
         for got, want in zip(batch, general):
             assert got.shape == want.shape and got.stride() == want.stride()
             assert torch.equal(got, want)
+
+
+def test_many_sessions_reuse_a_few_buffers() -> None:
+    """A LongCycler keeps one pass in flight per session: nothing in a suspended pass may hold its last
+    batch, and window blocks and row gathers share buffers, or the pool would make new buffers every step."""
+    from openretina_core.data.gather import BATCH_BUFFERS
+
+    frames = 96
+    movie = torch.arange(frames * 4, dtype=torch.float32).reshape(frames, 1, 2, 2)
+    index = (np.array([3, 0, 5, 1, 4, 2])[:, None] * 16 + np.arange(16)).reshape(-1)  # seams: row gathers
+    loaders = {}
+    for session in range(12):
+        dataset = MovieDataset(movie, torch.rand(frames, 3), 6, movie_index=index, response_index=index)
+        loaders[f"s{session:02d}"] = make_movie_dataloader(dataset, 1, np.arange(0, 90, 6), train=True)
+    cycler = LongCycler(loaders, seed=0)
+    for _ in cycler:  # warm: the pool holds this shape's buffers
+        pass
+    inputs, targets, kinds = set(), set(), set()
+    for _key, batch in cycler:
+        inputs.add(batch.inputs.untyped_storage().data_ptr())
+        targets.add(batch.targets.untyped_storage().data_ptr())
+    for dataset in (loader.dataset for loader in loaders.values()):
+        steps = dataset._movie_chunks.plan(np.arange(0, 90, 6), 1)
+        kinds |= {whole for whole, _ in steps}
+    assert kinds == {True, False}  # both copy kinds ran
+    assert len(inputs) <= 2 and len(BATCH_BUFFERS.buffers) <= BATCH_BUFFERS.size
+    assert len(targets) == 12  # small passes: each session's targets are one tensor of its pass

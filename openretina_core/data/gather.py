@@ -59,8 +59,9 @@ class BatchBufferPool:
     def __init__(self, size: int = 8) -> None:
         self.size = size
         self.buffers: list[torch.Tensor] = []  # oldest first; at most ``size``
-        # Per (shape, dtype): (buffer, its storage handle). The pool's own reference keeps each handle valid.
-        self._by_key: dict[tuple[tuple[int, ...], torch.dtype, bool], list[tuple[torch.Tensor, int]]] = {}
+        # Per (shape, dtype, inference mode): [buffer, its storage handle, its use count when free, the views
+        # of other shapes kept with it to write through]. The pool's own reference keeps each handle valid.
+        self._by_key: dict[tuple[tuple[int, ...], torch.dtype, bool], list[list[Any]]] = {}
         self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
@@ -71,11 +72,17 @@ class BatchBufferPool:
         return None if got is None else got[1]
 
     def take_base(
-        self, shape: tuple[int, ...], dtype: torch.dtype, size: tuple[int, ...], stride: tuple[int, ...]
+        self,
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+        size: tuple[int, ...],
+        stride: tuple[int, ...],
+        write: tuple[int, ...] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A free CPU buffer of ``shape`` and, made under the lock so that it counts as referenced at once, its
-        view ``as_strided(size, stride)``; or None. The caller writes into the buffer (e.g. ``out=``) and hands
-        out only the view: one tensor made per batch instead of a view for writing and another for the batch."""
+        """A free CPU buffer of ``shape`` to write into (``write``: the view of that shape, kept with the
+        buffer) and, made under the lock so that it counts as referenced at once, the batch: its view
+        ``as_strided(size, stride)``; or None. One tensor is made per batch (the batch), not also a view to
+        write through; the buffers of one shape serve every write shape (window blocks and row gathers)."""
         if _STORAGE_USE_COUNT is None or get_worker_info() is not None:
             return None
         # A buffer made under torch.inference_mode() (Lightning's evaluation) is an inference tensor, which
@@ -85,17 +92,28 @@ class BatchBufferPool:
             candidates = self._by_key.get(key)
             if candidates is None:
                 candidates = self._by_key[key] = []
-            for buffer, handle in candidates:
-                if _STORAGE_USE_COUNT(handle) == _UNREFERENCED:
-                    return buffer, buffer.as_strided(size, stride)
+            for entry in candidates:
+                if _STORAGE_USE_COUNT(entry[1]) == entry[2]:
+                    return self._writable(entry, write), entry[0].as_strided(size, stride)
             buffer = torch.empty(shape, dtype=dtype)
             if len(self.buffers) >= self.size:
                 evicted = self.buffers.pop(0)
                 for same in self._by_key.values():
                     same[:] = [entry for entry in same if entry[0] is not evicted]
             self.buffers.append(buffer)
-            candidates.append((buffer, _storage_handle(buffer)))
-            return buffer, buffer.as_strided(size, stride)
+            entry = [buffer, _storage_handle(buffer), _UNREFERENCED, {}]
+            candidates.append(entry)
+            return self._writable(entry, write), buffer.as_strided(size, stride)
+
+    @staticmethod
+    def _writable(entry: list[Any], write: tuple[int, ...] | None) -> torch.Tensor:
+        if write is None:
+            return entry[0]
+        view = entry[3].get(write)
+        if view is None:
+            view = entry[3][write] = entry[0].view(write)
+            entry[2] += 1  # the kept view holds the storage too
+        return view
 
 
 BATCH_BUFFERS = BatchBufferPool()
@@ -257,13 +275,9 @@ class ChunkGatherer:
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._layout(*key)
-        shape, size, stride, nbytes = layout
-        got = BATCH_BUFFERS.take_base(shape, self.source.dtype, size, stride) if self._pooled else None
-        if got is None:
-            out = torch.empty(shape, dtype=self.source.dtype, device=self.source.device)
-            batch = out.as_strided(size, stride)
-        else:
-            out, batch = got
+        shape, write, size, stride, nbytes = layout
+        got = BATCH_BUFFERS.take_base(shape, self.source.dtype, size, stride, write) if self._pooled else None
+        out, batch = got if got is not None else self._unpooled(shape, write, size, stride)
         source = self.source if windows is None else windows
         COPY_THREADS.run(nbytes, self._device, lambda: torch.index_select(source, 0, index, out=out))
         return batch
@@ -272,45 +286,52 @@ class ChunkGatherer:
         self, steps: list[tuple[bool, torch.Tensor]], order: tuple[int, ...] | None = None
     ) -> Iterator[torch.Tensor]:
         """The batches of planned ``steps`` in order, each as ``fetch(whole, index, order)`` makes it, with the
-        per-batch lookups done once for the pass (what is left per batch: a pooled buffer, a copy, a view)."""
+        per-batch lookups done once for the pass (what is left per batch: a pooled buffer, a copy, a view).
+
+        A ``map``, not a generator: between steps it holds no batch (a suspended generator keeps its locals,
+        and a cycler keeps one suspended pass per session, so held buffers would defeat the pool)."""
         if self.reads_file or not self._pooled:
-            for whole, index in steps:
-                yield self.fetch(whole, index, order)
-            return
+            return (self.fetch(whole, index, order) for whole, index in steps)
         source, windows, dtype, device = self.source, self._windows, self.source.dtype, self._device
         layouts, take = self._layouts, BATCH_BUFFERS.take_base
-        for whole, index in steps:
+
+        def one(step: tuple[bool, torch.Tensor]) -> torch.Tensor:
+            whole, index = step
             blocks = whole and windows is not None
             key = (index.shape[0], blocks, order)
             layout = layouts.get(key)
             if layout is None:
                 layout = layouts[key] = self._layout(*key)
-            shape, size, stride, nbytes = layout
-            got = take(shape, dtype, size, stride)
-            out, batch = got if got is not None else self._unpooled(shape, size, stride)
+            shape, write, size, stride, nbytes = layout
+            got = take(shape, dtype, size, stride, write)
+            out, batch = got if got is not None else self._unpooled(shape, write, size, stride)
             rows = windows if blocks and windows is not None else source
             if torch.get_num_threads() <= 1:  # what COPY_THREADS.run does then, without its call
                 torch.index_select(rows, 0, index, out=out)
             else:
                 COPY_THREADS.run(nbytes, device, partial(torch.index_select, rows, 0, index, out=out))
-            yield batch
-            # Hold nothing while the consumer has the batch: its buffer is free again once it lets go.
-            del got, out, batch
+            return batch
+
+        return map(one, steps)
 
     def _unpooled(
-        self, shape: tuple[int, ...], size: tuple[int, ...], stride: tuple[int, ...]
+        self,
+        shape: tuple[int, ...],
+        write: tuple[int, ...] | None,
+        size: tuple[int, ...],
+        stride: tuple[int, ...],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out = torch.empty(shape, dtype=self.source.dtype, device=self._device)
-        return out, out.as_strided(size, stride)
+        return (out if write is None else out.view(write)), out.as_strided(size, stride)
 
     def _layout(self, length: int, windows: bool, order: tuple[int, ...] | None) -> tuple[Any, ...]:
-        """The buffer shape (what ``index_select`` writes), the batch's size and strides, and the bytes."""
+        """The buffer shape (the same for window blocks and row gathers, so both share buffers), the shape
+        ``index_select`` writes (None: the buffer's), the batch's size and strides, and the bytes."""
         count = length if windows else length // self.chunk
-        shape = (
-            (count, self.chunk * int(np.prod(self.rest, dtype=np.int64))) if windows else (length, *self.rest)
-        )
+        shape = (count * self.chunk, *self.rest)
+        write = (count, self.chunk * int(np.prod(self.rest, dtype=np.int64))) if windows else None
         size, stride = permuted_layout((count, self.chunk, *self.rest), order)
-        return shape, size, stride, count * self.chunk * self._row_bytes
+        return shape, write, size, stride, count * self.chunk * self._row_bytes
 
     def gather_batches(self, starts: np.ndarray, batch_size: int) -> tuple[torch.Tensor, ...]:
         """Every batch of a pass at once, ``(B, chunk, ...)`` each: one copy into a tensor of the pass's own
