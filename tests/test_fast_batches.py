@@ -205,3 +205,32 @@ def test_many_sessions_reuse_a_few_buffers() -> None:
     assert kinds == {True, False}  # both copy kinds ran
     assert len(inputs) <= 2 and len(BATCH_BUFFERS.buffers) <= BATCH_BUFFERS.size
     assert len(targets) == 12  # small passes: each session's targets are one tensor of its pass
+
+
+def test_copy_threads_try_the_other_count_when_a_core_is_freed(monkeypatch) -> None:
+    """Issue 18: with one thread in use, a core going idle brings the try of several threads forward (it
+    could be thousands of copies away), once per busy -> idle change."""
+    from openretina_core.data import copy_threads
+
+    policy = copy_threads.CopyThreads(small_bytes=1024)
+    monkeypatch.setattr(copy_threads, "available_cores", lambda: 2)
+    ticks = iter([0, 0, 1, 6, 11, 11])  # idle ticks at each look, 50 ms apart: busy, busy, idle, idle, busy
+    monkeypatch.setattr(copy_threads, "idle_jiffies", lambda: next(ticks) * copy_threads._TICK // 100)
+    freed = [policy._core_freed(0.05 * look) for look in range(6)]
+    assert freed == [False, False, False, True, False, False]
+    assert not policy._core_freed(0.27)  # within probe_seconds of the last look: not even read
+
+    size, caller = 1 << 20, torch.get_num_threads()
+    policy = copy_threads.CopyThreads(small_bytes=1024)
+    policy.record(size, 2, 30.0, 2)  # two threads much slower: the next scheduled try is far away
+    policy.record(size, 1, 1.0, 2)
+    seen: list[int] = []
+    try:
+        torch.set_num_threads(2)
+        for _ in range(5):
+            policy.run(size, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))
+        monkeypatch.setattr(policy, "_core_freed", lambda now: True)
+        policy.run(size, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))
+    finally:
+        torch.set_num_threads(caller)
+    assert seen == [1] * 5 + [2]

@@ -13,7 +13,10 @@ thread at once when several threads in use suddenly slow down. With both cores t
 than cores), two-thread copies were 27-290x slower than one thread, but now and then as fast as on a free
 machine, and one-thread copies are preempted now and then: the spacing of tries uses the smoothed time of
 every try, and one sample moves the estimate of the count in use at most 1.5x.
-Copies below ``small_bytes`` always use one thread (a parallel region costs more than it saves there).
+Copies below ``small_bytes`` always use one thread (a parallel region costs more than it saves there). While
+one thread is in use, the machine's idle time (``/proc/stat``) is read every 50 ms; when a core goes idle, the
+other count is tried on the next copy (issue 18: after a competing job stops, the scheduled try could be
+thousands of copies away, and the copies ran at one thread's speed meanwhile).
 
 Only the copy runs with the chosen count: the caller's ``torch.get_num_threads()`` is restored right after
 (``torch.set_num_threads`` costs well under a microsecond). Nothing changes off the CPU, where the caller has
@@ -48,6 +51,20 @@ def rank_thread_cap() -> int:
     return max(1, available_cores() // ranks)
 
 
+def idle_jiffies() -> int | None:
+    """Idle time of the whole machine so far, in clock ticks (idle + iowait of ``/proc/stat``); None where
+    there is no ``/proc/stat``."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return int(fields[4]) + int(fields[5])
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 class CopyThreads:
     """The thread policy of batch copies (see the module docstring); one instance, :data:`COPY_THREADS`."""
 
@@ -67,6 +84,13 @@ class CopyThreads:
         self.explore_most = explore_most  # ... and at most this many (a freed core is found within them)
         self.slowdown = slowdown  # the arm in use this much slower than its estimate: try the other at once
         self.enabled = True
+        # While one thread is in use: every ``probe_seconds`` the machine's idle cores are read; when they go
+        # from fewer than ``idle_cores`` to at least that (a core was freed), the other count is tried at once
+        # instead of at the next scheduled try (which can be 2048 copies away after a slow try).
+        self.probe_seconds = 0.05  # five clock ticks per idle core: /proc/stat counts in 10 ms ticks
+        self.idle_cores = 0.75
+        self._probe: tuple[float, int] | None = None
+        self._idle = True
         # size class -> [copies since the last try, {threads: seconds per byte}, {threads: smoothed over tries}]
         self._classes: dict[int, list] = {}
         self._cap: int | None = None
@@ -76,6 +100,7 @@ class CopyThreads:
         with self._lock:
             self._classes.clear()
             self._cap = None
+            self._probe, self._idle = None, True
 
     def threads_for(self, nbytes: int, caller: int) -> int:
         """The thread count the next copy of ``nbytes`` uses, given the caller's setting."""
@@ -141,6 +166,12 @@ class CopyThreads:
         if caller <= 1:
             return copy()
         threads = self.threads_for(nbytes, caller)
+        freeable = threads == 1 and nbytes >= self.small_bytes and min(caller, self._cap or 1) > 1
+        if freeable and self._core_freed(time.perf_counter()):
+            with self._lock:
+                for entry in self._classes.values():
+                    entry[0] = 1 << 30  # every size class tries its other count on its next copy
+            threads = self.threads_for(nbytes, caller)
         if threads != caller:
             torch.set_num_threads(threads)
         try:
@@ -152,6 +183,23 @@ class CopyThreads:
                 torch.set_num_threads(caller)
         self.record(nbytes, threads, elapsed, caller)
         return result
+
+    def _core_freed(self, now: float) -> bool:
+        """Whether the machine's idle cores rose to ``idle_cores`` since the last look (looks at most every
+        ``probe_seconds``; a look after a long pause, e.g. while several threads were in use, only restarts)."""
+        probe = self._probe
+        if probe is not None and now - probe[0] < self.probe_seconds:
+            return False
+        idle = idle_jiffies()
+        if idle is None:
+            self.probe_seconds = float("inf")
+            return False
+        self._probe = (now, idle)
+        if probe is None or now - probe[0] > 10 * self.probe_seconds:
+            return False
+        idle_now = (idle - probe[1]) / _TICK / (now - probe[0]) >= self.idle_cores
+        freed, self._idle = idle_now and not self._idle, idle_now
+        return freed
 
 
 COPY_THREADS = CopyThreads()
