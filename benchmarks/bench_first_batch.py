@@ -338,13 +338,13 @@ def measure(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     for case in args.cases:
         runs = []
         for index in range(args.repeat + bool(args.profile)):
+            if args.prewarm:  # first: touching memory may evict cached pages, which are read back next
+                report.setdefault("prewarm_s", []).append(round(prewarm_memory(int(args.prewarm * 2**30)), 2))
             warm(data_dir)
             if case == "b":
                 if not cache.exists():  # prepared by the first run of this case (not counted)
                     run_child(name, data_dir, cache, "a", None)
                 warm(cache)
-            if args.prewarm:
-                report.setdefault("prewarm_s", []).append(round(prewarm_memory(int(args.prewarm * 2**30)), 2))
             profile = args.profile / f"{name}_{case}.prof" if args.profile and index == args.repeat else None
             result = run_child(name, data_dir, cache, case, profile)
             if profile is None:
