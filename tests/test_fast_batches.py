@@ -234,3 +234,29 @@ def test_copy_threads_try_the_other_count_when_a_core_is_freed(monkeypatch) -> N
     finally:
         torch.set_num_threads(caller)
     assert seen == [1] * 5 + [2]
+
+
+def test_cycled_device_loaders_deliver_what_the_loaders_deliver() -> None:
+    """Through a cycler, a ``DeviceDataLoader``'s batches are those of iterating it: moved by the hook (skipped
+    when it would hand the batch back as it is) and, for a compact movie decoded after the transfer, decoded."""
+    from openretina_core.data import DeviceDataLoader
+    from openretina_core.data.compact import StimulusMap
+    from openretina_core.data.device import moves_nothing
+
+    raw = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (60, 2, 3, 2), dtype=np.uint8))
+    stimulus_map = StimulusMap([10.0, 20.0], [3.0, 7.0])
+    responses = torch.rand(60, 4)
+    cpu = torch.device("cpu")
+    for compact, decode_after in ((False, None), (True, False), (True, True)):
+        movie = raw if compact else raw.float()
+        dataset = MovieDataset(movie, responses, 5, movie_map=stimulus_map if compact else None)
+        loader = make_movie_dataloader(dataset, 3, np.arange(0, 55, 5), train=True, seed=1)
+        wrapped = DeviceDataLoader(loader, cpu, decode_after_transfer=decode_after)
+        assert moves_nothing(cpu, dataset.movie, dataset.responses)
+        cycled = [batch for _key, batch in LongCycler({"s": wrapped}, seed=4)]
+        loader.sampler.set_epoch(0)
+        direct = list(wrapped)
+        assert len(cycled) == len(direct) == len(loader)
+        for got, want in zip(cycled, direct):
+            assert got.inputs.dtype == torch.float32
+            assert torch.equal(got.inputs, want.inputs) and torch.equal(got.targets, want.targets)

@@ -8,6 +8,7 @@ pass starts.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -53,13 +54,14 @@ def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
     Skipped batches are not fetched where the loader has a batch sampler over a map-style dataset and no
     random generator (only their indices are drawn, so the sampler advances exactly as in the full pass);
     other loaders (iterable datasets, seeded shuffling) are iterated and the skipped batches dropped."""
-    from openretina_core.data.device import move_batch
+    from openretina_core.data.device import move_batch, moves_nothing
     from openretina_core.data.movie_dataset import MovieDataset, passthrough_collate
     from openretina_core.data.sampler import MovieSampler
 
     if skip < 0:
         raise ValueError(f"skip must be >= 0, got {skip}")
     inner, device = unwrap(loader)
+    decode = getattr(loader, "_decode", None)  # a DeviceDataLoader's decode of compact inputs after the move
     direct = (
         isinstance(inner, DataLoader)
         and isinstance(inner.dataset, MovieDataset)
@@ -77,6 +79,12 @@ def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
             size = batch_sampler.batch_size
             starts = batch_sampler.sampler.next_epoch_starts().numpy()[skip * size :]
             batches = dataset.iter_batches(starts, size, batch_sampler.drop_last)
+            if (
+                device is not None
+                and decode is None
+                and moves_nothing(device, dataset.movie, dataset.responses)
+            ):
+                return batches
         else:
             batches = map(dataset.__getitems__, itertools.islice(iter(batch_sampler), skip, None))
     elif not skip:
@@ -87,7 +95,15 @@ def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
     else:
         return itertools.islice(_lazily(loader), skip, None)
     # Iterators that hold no batch between steps (batch buffers are reused only once nothing references them).
-    return batches if device is None else map(move_batch, batches, itertools.repeat(device))
+    if device is None:
+        return batches
+    moved = map(move_batch, batches, itertools.repeat(device))
+    return moved if decode is None else map(functools.partial(_decoded, decode), moved)
+
+
+def _decoded(decode: Any, batch: Any) -> Any:
+    """A moved batch with its compact inputs decoded, as ``DeviceDataLoader`` delivers it."""
+    return batch._replace(inputs=decode(batch.inputs)) if hasattr(batch, "_replace") else batch
 
 
 def _indexable(loader: Any) -> bool:
