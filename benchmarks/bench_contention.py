@@ -83,6 +83,7 @@ def run_scenario(name: str, small: bool, rounds: int, ours_threads: int | None) 
     )
 
     default_threads = torch.get_num_threads()
+    load_before = os.getloadavg()[0]
     cfg = {**SCENARIOS[name], **(SMALL[name] if small else {})}
     c, t, h, w, n_sessions = cfg["channels"], cfg["frames"], cfg["h"], cfg["w"], cfg["sessions"]
     neurons = cfg["neurons"] or [
@@ -171,6 +172,7 @@ def run_scenario(name: str, small: bool, rounds: int, ours_threads: int | None) 
         busy.wait()
     result: dict = {
         "scenario": name,
+        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "movie_shape": [c, t, h, w],
         "sessions": n_sessions,
         "epoch_batches": len(steps),
