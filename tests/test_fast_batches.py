@@ -207,33 +207,57 @@ def test_many_sessions_reuse_a_few_buffers() -> None:
     assert len(targets) == 12  # small passes: each session's targets are one tensor of its pass
 
 
-def test_copy_threads_try_the_other_count_when_a_core_is_freed(monkeypatch) -> None:
-    """Issue 18: with one thread in use, a core going idle brings the try of several threads forward (it
-    could be thousands of copies away), once per busy -> idle change."""
+def test_copy_threads_follow_cores_freed_and_taken(monkeypatch) -> None:
+    """Issue 18: the machine's CPU time, read every 50 ms, tells when a core is freed (with one thread in use,
+    the try of several threads comes at once instead of thousands of copies later) and when other processes
+    take one (with several in use, one thread is chosen before a copy stalls), once per change."""
     from openretina_core.data import copy_threads
 
-    policy = copy_threads.CopyThreads(small_bytes=1024)
     monkeypatch.setattr(copy_threads, "available_cores", lambda: 2)
-    ticks = iter([0, 0, 1, 6, 11, 11])  # idle ticks at each look, 50 ms apart: busy, busy, idle, idle, busy
-    monkeypatch.setattr(copy_threads, "idle_jiffies", lambda: next(ticks) * copy_threads._TICK // 100)
-    freed = [policy._core_freed(0.05 * look) for look in range(6)]
-    assert freed == [False, False, False, True, False, False]
-    assert not policy._core_freed(0.27)  # within probe_seconds of the last look: not even read
+    scale = copy_threads._TICK / 100  # the script below counts hundredths of a second
+    idle = iter([0, 0, 0, 5, 10, 10])  # per look, 50 ms apart, on 2 cores
+    busy = iter([0, 10, 20, 25, 30, 40])
+    own = iter([0.0, 0.05, 0.10, 0.15, 0.20, 0.25])  # this process: one core throughout
+    monkeypatch.setattr(
+        copy_threads, "cpu_jiffies", lambda: (int(next(idle) * scale), int(next(busy) * scale))
+    )
+    monkeypatch.setattr(copy_threads.time, "process_time", lambda: next(own))
+    policy = copy_threads.CopyThreads(small_bytes=1024)
+    policy.probe_seconds = 0.04  # looks 50 ms apart, whatever the rounding of 0.05 * look
+    changes = [policy._look(0.05 * look, 2) for look in range(6)]
+    assert changes == [None, "taken", None, "freed", None, "taken"]
+    assert policy._look(0.27, 2) is None  # within probe_seconds of the last look: nothing read
+    monkeypatch.undo()
 
     size, caller = 1 << 20, torch.get_num_threads()
-    policy = copy_threads.CopyThreads(small_bytes=1024)
-    policy.record(size, 2, 30.0, 2)  # two threads much slower: the next scheduled try is far away
-    policy.record(size, 1, 1.0, 2)
     seen: list[int] = []
+
+    def copy() -> None:
+        seen.append(torch.get_num_threads())
+
     try:
         torch.set_num_threads(2)
+        policy = copy_threads.CopyThreads(small_bytes=1024)
+        policy.record(size, 2, 30.0, 2)  # two threads much slower: the next scheduled try is far away
+        policy.record(size, 1, 1.0, 2)
+        monkeypatch.setattr(policy, "_look", lambda now, most: None)
         for _ in range(5):
-            policy.run(size, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))
-        monkeypatch.setattr(policy, "_core_freed", lambda now: True)
-        policy.run(size, torch.device("cpu"), lambda: seen.append(torch.get_num_threads()))
+            policy.run(size, torch.device("cpu"), copy)
+        monkeypatch.setattr(policy, "_look", lambda now, most: "freed")
+        policy.run(size, torch.device("cpu"), copy)
+        assert seen == [1] * 5 + [2]
+
+        seen.clear()
+        policy = copy_threads.CopyThreads(small_bytes=1024)
+        policy.record(size, 2, 1.0, 2)  # two threads faster
+        policy.record(size, 1, 1.5, 2)
+        monkeypatch.setattr(policy, "_look", lambda now, most: None)
+        policy.run(size, torch.device("cpu"), copy)
+        monkeypatch.setattr(policy, "_look", lambda now, most: "taken")
+        policy.run(size, torch.device("cpu"), copy)
+        assert seen == [2, 1]
     finally:
         torch.set_num_threads(caller)
-    assert seen == [1] * 5 + [2]
 
 
 def test_cycled_device_loaders_deliver_what_the_loaders_deliver() -> None:

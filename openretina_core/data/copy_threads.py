@@ -14,9 +14,12 @@ than cores), two-thread copies were 27-290x slower than one thread, but now and 
 machine, and one-thread copies are preempted now and then: the spacing of tries uses the smoothed time of
 every try, and one sample moves the estimate of the count in use at most 1.5x.
 Copies below ``small_bytes`` always use one thread (a parallel region costs more than it saves there). While
-one thread is in use, the machine's idle time (``/proc/stat``) is read every 50 ms; when a core goes idle, the
-other count is tried on the next copy (issue 18: after a competing job stops, the scheduled try could be
-thousands of copies away, and the copies ran at one thread's speed meanwhile).
+a copy's thread count matters, the machine's CPU time (``/proc/stat``) is read every 50 ms: when a core goes
+idle while one thread is in use, the other count is tried on the next copy (after a competing job stops, the
+scheduled try could be thousands of copies away); when other processes take a core while several threads are
+in use, one thread is chosen before a copy stalls (a two-thread copy then waits for a scheduler slice, tens
+of copies' worth). With the probe working, tries of several threads while one is in use are 2048 copies
+apart (issue 18: the load changing every epoch cost Hoefling-sized epochs 30 % in such tries and stalls).
 
 Only the copy runs with the chosen count: the caller's ``torch.get_num_threads()`` is restored right after
 (``torch.set_num_threads`` costs well under a microsecond). Nothing changes off the CPU, where the caller has
@@ -51,15 +54,16 @@ def rank_thread_cap() -> int:
     return max(1, available_cores() // ranks)
 
 
-def idle_jiffies() -> int | None:
-    """Idle time of the whole machine so far, in clock ticks (idle + iowait of ``/proc/stat``); None where
-    there is no ``/proc/stat``."""
+def cpu_jiffies() -> tuple[int, int] | None:
+    """``(idle, busy)`` time of the whole machine so far, in clock ticks (``/proc/stat``: idle + iowait, and
+    user + nice + system + irq + softirq + steal); None where there is no ``/proc/stat``."""
     try:
         with open("/proc/stat", "rb") as stat:
-            fields = stat.readline().split()
-    except OSError:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
         return None
-    return int(fields[4]) + int(fields[5])
+    idle = fields[3] + fields[4]
+    return idle, sum(fields) - idle
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -89,8 +93,10 @@ class CopyThreads:
         # instead of at the next scheduled try (which can be 2048 copies away after a slow try).
         self.probe_seconds = 0.05  # five clock ticks per idle core: /proc/stat counts in 10 ms ticks
         self.idle_cores = 0.75
-        self._probe: tuple[float, int] | None = None
-        self._idle = True
+        # ... and while several threads are in use, other processes taking a core (their busy time: the
+        # machine's less this process's) makes one thread the choice at once, before a copy stalls on it.
+        self._probe: tuple[float, int, int, float] | None = None
+        self._idle, self._taken = True, False
         # size class -> [copies since the last try, {threads: seconds per byte}, {threads: smoothed over tries}]
         self._classes: dict[int, list] = {}
         self._cap: int | None = None
@@ -100,7 +106,7 @@ class CopyThreads:
         with self._lock:
             self._classes.clear()
             self._cap = None
-            self._probe, self._idle = None, True
+            self._probe, self._idle, self._taken = None, True, False
 
     def threads_for(self, nbytes: int, caller: int) -> int:
         """The thread count the next copy of ``nbytes`` uses, given the caller's setting."""
@@ -124,6 +130,11 @@ class CopyThreads:
         # are now and then as fast as on a free machine, and one such copy must not bring on frequent tries.
         slower = entry[2].get(other, estimates[other]) / estimates[best]
         interval = min(self.explore_most, max(self.explore_every, int(slower / self.explore_budget)))
+        if best == 1 and self._probe is not None:
+            # One thread in use and the idle probe works: a freed core is seen by the probe, so the scheduled
+            # tries are only the fallback. Under load one try of several threads can wait a scheduler slice
+            # (several ms, tens of copies' worth, more than its smoothed estimate says).
+            interval = self.explore_most
         if since >= interval:
             entry[0] = 0
             return other
@@ -166,12 +177,21 @@ class CopyThreads:
         if caller <= 1:
             return copy()
         threads = self.threads_for(nbytes, caller)
-        freeable = threads == 1 and nbytes >= self.small_bytes and min(caller, self._cap or 1) > 1
-        if freeable and self._core_freed(time.perf_counter()):
-            with self._lock:
-                for entry in self._classes.values():
-                    entry[0] = 1 << 30  # every size class tries its other count on its next copy
-            threads = self.threads_for(nbytes, caller)
+        most = min(caller, self._cap or 1)
+        if nbytes >= self.small_bytes and most > 1:
+            change = self._look(time.perf_counter(), most)
+            if change == "freed" and threads == 1:
+                with self._lock:
+                    for entry in self._classes.values():
+                        entry[0] = 1 << 30  # every size class tries its other count on its next copy
+                threads = self.threads_for(nbytes, caller)
+            elif change == "taken" and threads > 1:
+                with self._lock:
+                    for entry in self._classes.values():
+                        estimates = entry[1]
+                        if 1 in estimates and most in estimates:  # one thread is presumed the faster now
+                            estimates[most] = max(estimates[most], 1.01 * estimates[1])
+                threads = self.threads_for(nbytes, caller)
         if threads != caller:
             torch.set_num_threads(threads)
         try:
@@ -184,22 +204,33 @@ class CopyThreads:
         self.record(nbytes, threads, elapsed, caller)
         return result
 
-    def _core_freed(self, now: float) -> bool:
-        """Whether the machine's idle cores rose to ``idle_cores`` since the last look (looks at most every
-        ``probe_seconds``; a look after a long pause, e.g. while several threads were in use, only restarts)."""
+    def _look(self, now: float, most: int) -> str | None:
+        """``"freed"`` when the machine's idle cores rose to ``idle_cores`` since the last look, ``"taken"``
+        when other processes came to keep ``idle_cores`` of a core busy beyond what ``most`` threads leave
+        them, else None. Looks at most every ``probe_seconds``; a look after a long pause only restarts."""
         probe = self._probe
         if probe is not None and now - probe[0] < self.probe_seconds:
-            return False
-        idle = idle_jiffies()
-        if idle is None:
+            return None
+        ticks = cpu_jiffies()
+        if ticks is None:
             self.probe_seconds = float("inf")
-            return False
-        self._probe = (now, idle)
+            return None
+        own = time.process_time()
+        self._probe = (now, ticks[0], ticks[1], own)
         if probe is None or now - probe[0] > 10 * self.probe_seconds:
-            return False
-        idle_now = (idle - probe[1]) / _TICK / (now - probe[0]) >= self.idle_cores
-        freed, self._idle = idle_now and not self._idle, idle_now
-        return freed
+            return None
+        span = now - probe[0]
+        idle = (ticks[0] - probe[1]) / _TICK / span
+        others = (ticks[1] - probe[2]) / _TICK / span - (own - probe[3]) / span
+        idle_now = idle >= self.idle_cores
+        taken_now = others >= available_cores() - most + self.idle_cores
+        change = None
+        if idle_now and not self._idle:
+            change = "freed"
+        elif taken_now and not self._taken:
+            change = "taken"
+        self._idle, self._taken = idle_now, taken_now
+        return change
 
 
 COPY_THREADS = CopyThreads()
