@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         MissingFileError,
         OpenRetinaDataError,
         PluginError,
+        UnknownOptionError,
     )
     from openretina_core.registry.hookspecs import hookimpl
     from openretina_core.registry.specs import (
@@ -89,6 +90,7 @@ __getattr__, __dir__ = lazy_exports(
         "MissingFileError": "openretina_core.registry.errors",
         "OpenRetinaDataError": "openretina_core.registry.errors",
         "PluginError": "openretina_core.registry.errors",
+        "UnknownOptionError": "openretina_core.registry.errors",
         "verify_dataset": "openretina_core.files.download",
     },
 )
@@ -119,6 +121,7 @@ __all__ = [
     "ShortCycler",
     "StimulusSpec",
     "SyntheticSample",
+    "UnknownOptionError",
     "__version__",
     "check_matching_stimulus",
     "compute_data_info",

@@ -6,7 +6,7 @@ The lead's ``openretina_core.cli.commands`` adds them to its group through :func
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import click
@@ -46,6 +46,10 @@ def _groups(info: DatasetInfo, species: Iterable[str]) -> list[str] | None:
             param_hint="--species",
         )
     return chosen
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 @click.command("download")
@@ -105,8 +109,9 @@ def verify_command(name: str, species: tuple[str, ...]) -> None:
     for entry in list_entries(name):  # prepared entries: every file against its recorded sha256
         problems = verify_entry(entry.path) if entry.complete else ["an interrupted preparation"]
         label = "CORRUPT" if problems and entry.complete else ("ok" if not problems else "leftover")
+        bundle = f" (bundle of {len(entry.sessions)} sessions)" if entry.sessions else ""
         click.echo(
-            f"{label:<14} prepared {entry.session}/{entry.key}"
+            f"{label:<14} prepared {entry.session}/{entry.key}{bundle}"
             + (f" ({'; '.join(problems)})" if problems else "")
         )
         bad += bool(problems) and entry.complete
@@ -159,7 +164,13 @@ def cache_info_command(name: str | None, as_json: bool) -> None:
                     "bytes": u.bytes,
                     "partial_bytes": u.partial_bytes,
                     "prepared": [
-                        {"session": e.session, "key": e.key, "bytes": e.bytes, "complete": e.complete}
+                        {
+                            "session": e.session,
+                            "key": e.key,
+                            "bytes": e.bytes,
+                            "complete": e.complete,
+                            "bundled_sessions": list(e.sessions),
+                        }
                         for e in list_entries(u.dataset_id)
                     ],
                 }
@@ -183,6 +194,8 @@ def cache_info_command(name: str | None, as_json: bool) -> None:
                 click.echo(f"    {human_size(size):>11}  {rel}")
             for e in entries:
                 state = "" if e.complete else "  (interrupted preparation)"
+                if e.sessions:
+                    state = f"  (bundle of {len(e.sessions)} sessions: {_few(e.sessions)})"
                 click.echo(f"    {human_size(e.bytes):>11}  prepared {e.session}/{e.key}{state}")
     if name is None:
         click.echo(
@@ -213,7 +226,7 @@ def cache_clean_command(
 ) -> None:
     """Delete NAME's cached files (or --all, only --partial downloads, or only --prepared entries)."""
     from openretina_core.files.cache import cache_root, clean_dataset, clean_partials, list_cached
-    from openretina_core.store.layout import clean_entries
+    from openretina_core.store.layout import clean_entries, list_entries
 
     root = cache_root()
     if (session or entry_key) and not prepared:
@@ -221,6 +234,13 @@ def cache_clean_command(
     if prepared:
         if name is None:
             raise click.UsageError("--prepared needs a dataset NAME")
+        if session is not None:
+            for usage in list_entries(name):
+                if session in usage.sessions and (entry_key is None or usage.key.startswith(entry_key)):
+                    click.echo(
+                        f"{session} is packed with {len(usage.sessions) - 1} other session(s) in "
+                        f"{usage.session}/{usage.key}: removing that whole entry (rebuilt on the next load)"
+                    )
         freed = clean_entries(name, session=session, key=entry_key)
         click.echo(f"removed prepared entries of {name}: {human_size(freed)} freed")
         return

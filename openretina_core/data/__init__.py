@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from openretina_core.registry.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from openretina_core.data.arguments import check_index_list
     from openretina_core.data.base_dataloader import BaseDataLoader
     from openretina_core.data.compact import (
         COMPACT_DTYPES,
@@ -93,6 +94,7 @@ _EXPORTS = {
         ["RunningMoments", "frame_blocks", "read_float32", "read_frames", "require_dataset"], ".h5blocks"
     ),
     "BaseDataLoader": ".base_dataloader",
+    "check_index_list": ".arguments",
     **dict.fromkeys(
         ["StreamedFrames", "grid_frames", "image_blocks", "image_groups", "window_frames"], ".fixation_movies"
     ),
@@ -189,6 +191,7 @@ __all__ = [
     "as_compact",
     "as_float32",
     "check_finite",
+    "check_index_list",
     "check_matching_stimulus",
     "check_movie_moments",
     "check_real_dtype",

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from openretina_core.data.arguments import check_index_list
 from openretina_core.data.compact import stimulus_map_of
 from openretina_core.data.containers import (
     MoviesTrainTestSplit,
@@ -26,7 +27,7 @@ from openretina_core.data.movie_dataset import MovieDataset
 from openretina_core.data.sampler import make_movie_dataloader
 from openretina_core.data.types import SplitLoaders
 from openretina_core.data.values import count_nonfinite
-from openretina_core.registry.errors import BadArgumentError, BadDataError, check_int
+from openretina_core.registry.errors import BadDataError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def choose_validation_clips(
         raise BadDataError(f"split must be one of {SPLITS}, received {split!r}")
     check_int("seed", seed, 0)  # every builder draws here: a bad argument is named, not numpy's message
     check_int("num_val_clips", num_val_clips, 0)
-    _check_clip_indices(val_clip_indices)
+    check_index_list("val_clip_indices", val_clip_indices)
     if val_clip_indices is not None:
         chosen = np.asarray(list(val_clip_indices), dtype=np.int64)
         if len(np.unique(chosen)) != len(chosen):
@@ -255,7 +256,7 @@ def multiple_movies_dataloaders(
         ("num_workers", num_workers, 0),
     ):
         check_int(name, value, minimum)
-    _check_clip_indices(val_clip_indices)
+    check_index_list("val_clip_indices", val_clip_indices)
     num_replicas, rank = distributed_context(distributed)
     store = MovieStore(movie_reads)
     file_backed = _file_backed_bytes(movies_dictionary)
@@ -368,19 +369,6 @@ def multiple_movies_dataloaders(
         data_info["nan_policy_applied"] = nan_records
     data_info["movie_copies_made"] = store.copies
     return DataLoaders(loaders, data_info=data_info)
-
-
-def _check_clip_indices(value: Any) -> None:
-    """``val_clip_indices``: None, a sequence of integers, or a mapping from session to one."""
-    if value is None:
-        return
-    groups = value.values() if isinstance(value, Mapping) else [value]
-    expected = "a list of clip numbers, or a mapping from session name to one"
-    for group in groups:
-        if isinstance(group, (str, bytes)) or not isinstance(group, Sequence | np.ndarray):
-            raise BadArgumentError("val_clip_indices", expected, value)
-        for index in list(group):
-            check_int("val_clip_indices[...]", index.item() if isinstance(index, np.generic) else index, 0)
 
 
 def _file_backed_bytes(movies: Mapping[str, MoviesTrainTestSplit] | MoviesTrainTestSplit) -> int:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from openretina_core.data.loaders import DataLoaders
+from openretina_core.registry.errors import UnknownOptionError, check_int, option_names
 from openretina_core.registry.tables import get_dataset_spec
+
+_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
 
 
 def get_dataloaders(
@@ -40,8 +44,17 @@ def get_dataloaders(
         loaders = name.get_dataloaders(batch_size=batch_size, **dataset_options)
     elif isinstance(name, str):
         spec = get_dataset_spec(name)
+        check_int("batch_size", batch_size, minimum=1)
         options = {**spec.default_options, **dataset_options}
-        loaders = spec.get_dataloaders(data_dir=data_dir, download=download, batch_size=batch_size, **options)
+        try:
+            loaders = spec.get_dataloaders(
+                data_dir=data_dir, download=download, batch_size=batch_size, **options
+            )
+        except TypeError as exc:
+            unknown = _unknown_option(exc, dataset_options)
+            if unknown is None:
+                raise
+            raise UnknownOptionError(name, unknown, option_names(spec.get_dataloaders)) from exc
     else:
         raise TypeError(f"name must be a dataset name or a BaseDataLoader, got {type(name).__name__}")
     if not isinstance(loaders, DataLoaders):  # a plugin that returns a plain dict
@@ -49,3 +62,9 @@ def get_dataloaders(
     if device is None:
         return loaders
     return to_device(loaders, device, keep_on_device=keep_on_device)
+
+
+def _unknown_option(exc: TypeError, given: dict[str, Any]) -> str | None:
+    """The user's option a loader refused as an unexpected keyword (however deep it was passed on), if any."""
+    found = _UNEXPECTED.search(str(exc))
+    return found.group(1) if found and found.group(1) in given else None

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
         MissingFileError,
         OpenRetinaDataError,
         PluginError,
+        UnknownOptionError,
         check_int,
+        option_names,
     )
     from openretina_core.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
     from openretina_core.registry.manager import (
@@ -67,7 +69,9 @@ _EXPORTS = {
             "MissingFileError",
             "OpenRetinaDataError",
             "PluginError",
+            "UnknownOptionError",
             "check_int",
+            "option_names",
         ],
         ".errors",
     ),
@@ -129,6 +133,7 @@ __all__ = [
     "StimulusSpec",
     "SyntheticSample",
     "UnknownDatasetError",
+    "UnknownOptionError",
     "UnknownStimulusError",
     "build_plugin_manager",
     "check_int",
@@ -143,6 +148,7 @@ __all__ = [
     "lazy_exports",
     "list_datasets",
     "list_stimuli",
+    "option_names",
     "reset_plugin_state",
     "reset_registry",
     "strict_mode",

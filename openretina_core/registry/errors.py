@@ -8,6 +8,7 @@ carry its ``path``, errors about an argument its ``argument``, and both say what
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -56,6 +57,20 @@ class BadArgumentError(OpenRetinaDataError, ValueError):
         super().__init__(f"{argument}: expected {expected}, received {received!r}")
 
 
+class UnknownOptionError(BadArgumentError, TypeError):
+    """A keyword the dataset's loader does not take (a misspelt option). Also a ``TypeError``, which is what
+    Python raises for an unexpected keyword, so code catching that keeps working."""
+
+    def __init__(self, dataset: str, option: str, known: Sequence[str]) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(option, known, n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        self.dataset = dataset
+        listed = ", ".join(known) if known else "see `openretina-data info " + dataset + "`"
+        super().__init__(option, f"an option of {dataset!r} ({listed}){hint}", "an unknown option")
+
+
 class PluginError(OpenRetinaDataError, RuntimeError):
     """A plugin that failed to load, to register, or in one of its hooks."""
 
@@ -84,3 +99,22 @@ def check_int(argument: str, value: Any, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise BadArgumentError(argument, f"an integer >= {minimum}", value)
     return int(value)
+
+
+def option_names(loader: Any, extra: Sequence[str] = ()) -> list[str]:
+    """The dataset options a loader names in its signature (a lazy loader resolved first) plus ``extra`` (the
+    options it passes on to the core's builder): what an :class:`UnknownOptionError` lists."""
+    import inspect
+
+    target = loader.resolve() if hasattr(loader, "resolve") else loader
+    try:
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    skip = {"data_dir", "download", "batch_size"}
+    named = {
+        p.name
+        for p in parameters
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip
+    }
+    return sorted(named | set(extra))

@@ -6,7 +6,7 @@ digests), the containers built from them, and ``prepare(name, ...)`` for cluster
 
 Imports: ``openretina_core.data``, ``openretina_core.files`` and ``openretina_core.registry`` (it turns files into
 containers, so it sits above both). Plugins import from this module only:
-``from openretina_core.store import prepared_session``.
+``from openretina_core.store import prepared_session`` (or ``prepared_sessions``: many sessions in one entry).
 """
 
 from typing import TYPE_CHECKING
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from openretina_core.registry.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from openretina_core.store.bundles import prepared_sessions, read_bundle, write_bundle
     from openretina_core.store.by_name import prepare, store_enabled
     from openretina_core.store.layout import (
         EntryUsage,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         PreparedEntry,
         StoreIntegrityError,
         StoreWriteError,
+        bundle_sessions,
         clean_entries,
         list_entries,
         open_entry,
@@ -39,6 +41,7 @@ _EXPORTS = {
             "PreparedEntry",
             "StoreIntegrityError",
             "StoreWriteError",
+            "bundle_sessions",
             "clean_entries",
             "list_entries",
             "open_entry",
@@ -49,6 +52,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["prepare_entry", "strict_preparation", "sweep_orphans"], ".preparing"),
     "EntryWriter": ".writer",
+    **dict.fromkeys(["prepared_sessions", "read_bundle", "write_bundle"], ".bundles"),
     **dict.fromkeys(["prepare", "store_enabled"], ".by_name"),
     **dict.fromkeys(["prepared_session", "read_session", "write_session"], ".sessions"),
 }
@@ -60,17 +64,21 @@ __all__ = [
     "PreparedEntry",
     "StoreIntegrityError",
     "StoreWriteError",
+    "bundle_sessions",
     "clean_entries",
     "list_entries",
     "open_entry",
     "prepare",
     "prepare_entry",
     "prepared_session",
+    "prepared_sessions",
+    "read_bundle",
     "read_session",
     "store_enabled",
     "store_root",
     "strict_preparation",
     "sweep_orphans",
     "verify_entry",
+    "write_bundle",
     "write_session",
 ]

@@ -41,6 +41,7 @@ STORE_DIR = "prepared"
 META_NAME = "meta.json"
 CHUNK_BYTES = 64 << 20
 ORPHAN_AGE_S = 24 * 3600.0
+BUNDLE_META = "bundle"  # user metadata of an entry holding many sessions (``store/bundles.py``)
 
 
 class StoreWriteError(OpenRetinaDataError, OSError):
@@ -153,6 +154,13 @@ def digest_file(path: Path, progress: Callable[[int], Any]) -> tuple[str, bool]:
     return digest.hexdigest(), finite
 
 
+def bundle_sessions(meta: Mapping[str, Any] | None) -> list[str]:
+    """The sessions a bundled entry holds (from its ``meta.json``); empty for a one-session entry."""
+    user = meta.get("user") if isinstance(meta, Mapping) else None
+    bundle = user.get(BUNDLE_META) if isinstance(user, Mapping) else None
+    return sorted(bundle) if isinstance(bundle, Mapping) else []
+
+
 def read_entry_meta(folder: Path, key: str | None = None) -> dict[str, Any] | None:
     """The entry's metadata when it is a complete entry of this store format (and of ``key``, if given)."""
     meta = read_json(folder / META_NAME)
@@ -214,7 +222,16 @@ def verify_entry(folder: Path) -> list[str]:
             continue
         if digest != spec["sha256"]:
             problems.append(f"{path}: sha256 {digest} differs from the recorded {spec['sha256']}")
+    held = bundle_sessions(meta)
+    if problems and held:
+        problems.append(
+            f"the entry bundles {len(held)} sessions ({_few(held)}): all of them are prepared again on the next load"
+        )
     return problems
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def discard_entry(folder: Path) -> None:
@@ -237,6 +254,7 @@ class EntryUsage:
     path: Path
     bytes: int
     complete: bool
+    sessions: tuple[str, ...] = ()  # for a bundled entry: the sessions it holds (``session`` is its name)
 
 
 def list_entries(dataset_id: str) -> list[EntryUsage]:
@@ -247,8 +265,11 @@ def list_entries(dataset_id: str) -> list[EntryUsage]:
         if not folder.is_dir():
             continue
         size = sum(p.stat().st_size for p in _files(folder))
-        complete = not folder.name.endswith(".part") and read_entry_meta(folder) is not None
-        found.append(EntryUsage(dataset_id, folder.parent.name, folder.name, folder, size, complete))
+        meta = None if folder.name.endswith(".part") else read_entry_meta(folder)
+        held = tuple(bundle_sessions(meta))
+        found.append(
+            EntryUsage(dataset_id, folder.parent.name, folder.name, folder, size, meta is not None, held)
+        )
     return found
 
 
@@ -257,10 +278,11 @@ def _files(folder: Path) -> Iterator[Path]:
 
 
 def clean_entries(dataset_id: str, session: str | None = None, key: str | None = None) -> int:
-    """Delete a dataset's prepared entries (all, one session's, or one entry by key prefix); bytes freed."""
+    """Delete a dataset's prepared entries (all, one session's, or one entry by key prefix); bytes freed. A
+    session held in a bundled entry is cleaned with its whole bundle (its arrays are packed with the others')."""
     freed = 0
     for usage in list_entries(dataset_id):
-        if session is not None and usage.session != session:
+        if session is not None and usage.session != session and session not in usage.sessions:
             continue
         if key is not None and not usage.key.startswith(key):
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +27,16 @@ from openretina_core.store.writer import EntryWriter
 
 SessionPair = tuple[MoviesTrainTestSplit | None, ResponsesTrainTestSplit | None]
 _SEP = "__"
+
+
+class ArraySink(Protocol):
+    """Where a session's arrays go: an :class:`EntryWriter`, or a bundle collecting them to pack."""
+
+    user_meta: dict[str, Any]
+
+    def put(
+        self, name: str, values: Any, dtype: Any = None, progress: Callable[[int], Any] | None = None
+    ) -> None: ...
 
 
 def _json_or_array(name: str, value: Any) -> tuple[Any, np.ndarray | None]:
@@ -66,7 +76,7 @@ def write_session(
 
 
 def _write_session(
-    writer: EntryWriter,
+    writer: ArraySink,
     movies: MoviesTrainTestSplit | None,
     responses: ResponsesTrainTestSplit | None,
     progress: Callable[[int], Any],

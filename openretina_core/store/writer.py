@@ -110,6 +110,33 @@ class EntryWriter:
             if progress is not None:
                 progress(min(step, target.shape[0] - start) * row_bytes)
 
+    def put_packed(
+        self,
+        name: str,
+        members: Sequence[np.ndarray],
+        dtype: Any,
+        progress: Callable[[int], Any] | None = None,
+    ) -> list[bool]:
+        """Write ``members`` (arrays of one dtype, any shapes) one after the other into one flat array ``name``,
+        each in C order; the caller records their offsets. Returns whether each member is all finite, so a
+        session's view keeps its own flag when another member holds NaNs."""
+        check_name("array", name)
+        if name in self._arrays:
+            raise ValueError(f"array {name!r} was already written to this entry")
+        wanted = np.dtype(dtype)
+        if not self.in_memory:
+            assert self.folder is not None
+            try:
+                written, finite = _write_packed(self.folder / f"{name}.npy", members, wanted, progress)
+                self._arrays[name] = written
+                return finite
+            except OSError as exc:
+                (self.folder / f"{name}.npy").unlink(missing_ok=True)
+                self._cannot_write(exc)
+        flat = [np.ascontiguousarray(m, dtype=wanted).reshape(-1) for m in members]
+        self._arrays[name] = np.concatenate(flat) if flat else np.empty(0, wanted)
+        return [_all_finite(m) for m in flat]
+
     def _finish(self) -> tuple[dict[str, Any], int]:
         """Flush, hash, check finiteness and stamp every array; make the files read-only."""
         assert self.folder is not None
@@ -170,35 +197,39 @@ class _ChunkCheck:
     def __init__(self, dtype: np.dtype[Any]) -> None:
         self.digest = hashlib.sha256()
         self.finite = True
+        self.nonfinite_members: set[int] = set()  # for packed files: which members hold NaN or inf
         self._floating = bool(np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.complexfloating))
         self._pool: ThreadPoolExecutor | None = None
-        self._first: np.ndarray | None = None
+        self._first: tuple[np.ndarray, int | None] | None = None
         self._pending: list[Future[None]] = []
 
-    def _check(self, chunk: np.ndarray) -> None:
+    def _check(self, chunk: np.ndarray, member: int | None = None) -> None:
         self.digest.update(chunk.data)
-        if self._floating and self.finite and not np.isfinite(chunk).all():
+        if self._floating and (self.finite or member is not None) and not _all_finite(chunk):
             self.finite = False
+            if member is not None:
+                self.nonfinite_members.add(member)
 
-    def _submit(self, chunk: np.ndarray) -> None:
+    def _submit(self, chunk: np.ndarray, member: int | None) -> None:
         assert self._pool is not None
         while len(self._pending) >= 2:
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(self._check, chunk))
+        self._pending.append(self._pool.submit(self._check, chunk, member))
 
-    def add(self, chunk: np.ndarray) -> None:
+    def add(self, chunk: np.ndarray, member: int | None = None) -> None:
+        """Check ``chunk`` (of packed member ``member``, when given: its finiteness is recorded apart)."""
         if self._pool is None:
             if self._first is None:
-                self._first = chunk
+                self._first = (chunk, member)
                 return
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-check")
-            self._submit(self._first)
+            self._submit(*self._first)
             self._first = None
-        self._submit(chunk)
+        self._submit(chunk, member)
 
     def finish(self) -> str:
         if self._first is not None:
-            self._check(self._first)
+            self._check(*self._first)
             self._first = None
         for future in self._pending:
             future.result()
@@ -255,3 +286,49 @@ def _mapped_file(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np
             raise disk_space_error(path.parent, int(np.prod(shape)) * dtype.itemsize, exc) from exc
         raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     return array
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether every value is finite. A finite sum proves it (no temporary mask: ~3x faster than
+    ``isfinite(a).all()``); a sum that is not finite (NaN/inf present, or an overflow) is checked exactly."""
+    floating = np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.complexfloating)
+    if not floating or array.size == 0:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return True
+    return bool(np.isfinite(array).all())
+
+
+def _write_packed(
+    path: Path, members: Sequence[np.ndarray], dtype: np.dtype[Any], progress: Callable[[int], Any] | None
+) -> tuple[_WrittenFile, list[bool]]:
+    """Write ``members`` back to back as one flat ``.npy`` file (blocks reserved first): one file create for
+    many small arrays. Hashed and checked in a helper thread as written (``_ChunkCheck``), finiteness per member."""
+    total = sum(int(np.prod(np.shape(m), dtype=np.int64)) for m in members)
+    nbytes = total * dtype.itemsize
+    check = _ChunkCheck(dtype)
+    try:
+        with open(path, "wb") as handle:
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (total,)}
+            np.lib.format.write_array_header_2_0(handle, header)
+            if hasattr(os, "posix_fallocate") and nbytes:
+                os.posix_fallocate(handle.fileno(), 0, handle.tell() + nbytes)
+            step = max(1, CHUNK_BYTES // dtype.itemsize)
+            for index, member in enumerate(members):
+                flat = np.ascontiguousarray(member, dtype=dtype).reshape(-1)
+                for start in range(0, max(1, flat.size), step):
+                    chunk = flat[start : start + step]
+                    handle.write(chunk.data)
+                    check.add(chunk, index)
+                    if progress is not None:
+                        progress(chunk.nbytes)
+        digest = check.finish()
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise disk_space_error(path.parent, nbytes, exc) from exc
+        raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        check.close()
+    finite = [index not in check.nonfinite_members for index in range(len(members))]
+    return _WrittenFile((total,), dtype, digest, check.finite), finite

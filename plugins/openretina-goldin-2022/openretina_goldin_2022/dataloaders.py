@@ -14,8 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from openretina_core.data import DataLoaders, check_store_dtype, multiple_movies_dataloaders
+from openretina_core.data import (
+    DataLoaders,
+    check_index_list,
+    check_store_dtype,
+    multiple_movies_dataloaders,
+)
 from openretina_core.files import fetch_dataset, listed_info
+from openretina_core.registry import UnknownOptionError, check_int, option_names
 from openretina_core.store import store_enabled
 from openretina_goldin_2022.card import INFO
 from openretina_goldin_2022.constants import (
@@ -117,14 +123,12 @@ def get_goldin_dataloaders(
     check_response_type(response_type)
     check_split(split)
     check_store_dtype(store_dtype)
+    check_int("seed", seed, 0)  # named as the user typed them, not as the core builder calls them
+    check_int("num_val_images", num_val_images, 0)
+    check_index_list("val_image_indices", val_image_indices)
     unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) {unknown} for dataset {DATASET_ID!r}; valid options are species, "
-            f"response_type, num_val_images, seed, split, val_image_indices, fr_normalization, "
-            f"normalize_stimuli, sessions, check_repeats, stim_type, prepared, store_dtype, "
-            f"{', '.join(LOADER_OPTIONS)}"
-        )
+    if unknown:  # a misspelt option: named, with the close matches (also a TypeError)
+        raise UnknownOptionError(DATASET_ID, unknown[0], option_names(get_goldin_dataloaders, LOADER_OPTIONS))
     root = resolve_data_root(data_dir, download, species)
     if store_enabled(prepared):
         movies, responses = prepared_sessions(

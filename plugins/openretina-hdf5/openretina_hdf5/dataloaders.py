@@ -25,6 +25,7 @@ from openretina_core.data import (
     responses_time_major,
     test_batch_size,
 )
+from openretina_core.registry import UnknownOptionError, option_names
 from openretina_core.store import store_enabled
 from openretina_hdf5.constants import DATASET_ID, DEFAULT_LOADER_OPTIONS
 from openretina_hdf5.prepared import load_hdf5_prepared
@@ -154,12 +155,8 @@ def get_hdf5_dataloaders(
     batch); ``"float32"`` stores float32.
     """
     unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) {unknown} for dataset {DATASET_ID!r}; valid options are test_names, "
-            f"train_chunk_size, clip_length, num_val_clips, seed, stimulus_size, norm_mean, norm_std, sessions, "
-            f"frame_rate_hz, prepared, store_dtype, {', '.join(LOADER_OPTIONS)}"
-        )
+    if unknown:  # a misspelt option: named, with the close matches (also a TypeError)
+        raise UnknownOptionError(DATASET_ID, unknown[0], option_names(get_hdf5_dataloaders, LOADER_OPTIONS))
     choose_validation_clips(0, 0, None, 0, "", loader_options.get("split", "seeded"))  # refuses a bad split
     check_store_dtype(store_dtype)
     if store_enabled(prepared):

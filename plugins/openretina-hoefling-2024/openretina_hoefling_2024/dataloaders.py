@@ -25,6 +25,7 @@ from openretina_core.data import (
     MoviesTrainTestSplit,
     ResponsesTrainTestSplit,
     apply_nan_policy,
+    check_index_list,
     check_matching_stimulus,
     choose_validation_clips,
     compute_data_info,
@@ -33,13 +34,15 @@ from openretina_core.data import (
     responses_time_major,
     test_batch_size,
 )
+from openretina_core.registry import check_int
 from openretina_core.store import store_enabled
 from openretina_hoefling_2024 import constants as c
 from openretina_hoefling_2024.errata import effective_eye
 
 logger = logging.getLogger(__name__)
 
-STORE_VERSION = 1  # bump when what the readers return changes: older prepared entries are then never served
+STORE_VERSION = 2  # bump when what the readers return changes: older prepared entries are then never served
+# 2: the kept fields are one bundled entry ``_fields`` (1: an index entry plus one entry per field)
 
 
 def presentation_orders(movies: MoviesTrainTestSplit, num_clips: int) -> np.ndarray:
@@ -172,6 +175,8 @@ def natmov_dataloaders_v2(
         raise KeyError(
             f"the movie has no {c.TEST_NAME!r} test stimulus; test stimuli: {sorted(movies.test_dict)}"
         )
+    check_index_list("validation_clip_indices", validation_clip_indices)  # named as the user typed it
+    check_int("batch_size", batch_size, 1)
     orders = presentation_orders(movies, num_clips)
     validation = choose_validation_clips(
         num_clips, 0, list(validation_clip_indices or []), seed, "<all sessions>", split
@@ -345,8 +350,8 @@ def _prepared(
     filters: dict[str, Any],
 ) -> tuple[MoviesTrainTestSplit, dict[str, ResponsesTrainTestSplit]]:
     """The movie and every kept field through the core's prepared store. The response file holds every field,
-    so it is read once, when any entry is missing; an index entry records which fields the filters kept."""
-    from openretina_core.store import prepare_entry, prepared_session
+    so the kept fields are one bundled entry (their small arrays packed into a few files), read when missing."""
+    from openretina_core.store import prepared_session, prepared_sessions
     from openretina_hoefling_2024.files import locate_responses, locate_stimulus
     from openretina_hoefling_2024.responses import get_all_responses
     from openretina_hoefling_2024.stimuli import load_movies
@@ -370,41 +375,25 @@ def _prepared(
         for key, value in filters.items()
     }
     params = {**params, "response_type": c.NATURAL_STIM_ID}
-    read_once: list[dict[str, ResponsesTrainTestSplit]] = []
 
-    def all_responses() -> dict[str, ResponsesTrainTestSplit]:
-        if not read_once:
-            options = {k: v for k, v in filters.items() if k != "subset"}
-            read_once.append(get_all_responses(response_file, response_type=c.NATURAL_STIM_ID, **options))
-        return read_once[0]
+    def all_fields() -> dict[str, tuple[None, ResponsesTrainTestSplit]]:
+        options = {k: v for k, v in filters.items() if k != "subset"}
+        fields = get_all_responses(response_file, response_type=c.NATURAL_STIM_ID, **options)
+        return {session: (None, response) for session, response in fields.items()}
 
-    def write_index(writer: Any) -> None:
-        writer.user_meta["sessions"] = sorted(all_responses())
-
-    index = prepare_entry(
+    bundle = prepared_sessions(
         c.DATASET_ID,
         "_fields",
         params=params,
         sources=[response_file],
-        build=write_index,
+        read=all_fields,
         version=STORE_VERSION,
     )
-
-    def field_reader(session: str) -> Any:
-        return lambda: (None, all_responses()[session])
-
     responses: dict[str, ResponsesTrainTestSplit] = {}
-    for session in index.user_meta["sessions"]:
-        _, response = prepared_session(
-            c.DATASET_ID,
-            session,
-            params=params,
-            sources=[response_file],
-            read=field_reader(session),
-            version=STORE_VERSION,
-        )
-        if response is None or movies is None:
+    for session, (_, response) in bundle.items():
+        if response is None:
             raise BadDataError(f"{response_file}: the prepared field {session!r} has no responses")
         responses[session] = response
-    assert movies is not None
+    if movies is None:
+        raise BadDataError(f"{movie_file}: the prepared movie entry holds no movie; prepare it again")
     return movies, responses

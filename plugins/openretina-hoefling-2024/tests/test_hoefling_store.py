@@ -26,8 +26,12 @@ def test_prepared_fields_equal_the_in_memory_ones_and_reload_without_reading(
     data_dir = Path(hoefling_sample.data_dir)
     memory = _load(data_dir, prepared=False)
     _load(data_dir)
-    sessions = {e.session for e in list_entries("hoefling_2024")}
-    assert set(memory["train"]) <= sessions and {"_fields", "_movie_18x16"} <= sessions
+    entries = {e.session: e for e in list_entries("hoefling_2024")}
+    assert set(entries) == {"_fields", "_movie_18x16"}, "the kept fields are one bundled entry"
+    assert set(entries["_fields"].sessions) == set(memory["train"])
+    assert len(list(entries["_fields"].path.glob("*.npy"))) < 12, (
+        "a handful of packed files, not ~8 per field"
+    )
     opened: list[str] = []
     real_file = h5py.File
 

@@ -18,6 +18,7 @@ from openretina_core.data import (
     multiple_movies_dataloaders,
 )
 from openretina_core.files import fetch_dataset
+from openretina_core.registry import UnknownOptionError, option_names
 from openretina_core.store import prepared_session, store_enabled
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
@@ -93,11 +94,9 @@ def get_maheswaranathan_dataloaders(
     check_stim_type(stim_type)
     check_response_type(response_type)
     unknown = sorted(set(loader_options) - set(LOADER_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) {unknown} for dataset 'maheswaranathan_2023'; valid options are stim_type, "
-            f"response_type, train_chunk_size, clip_length, num_val_clips, seed, fr_normalization, "
-            f"normalize_stimuli, sessions, prepared, store_dtype, {', '.join(LOADER_OPTIONS)}"
+    if unknown:  # a misspelt option: named, with the close matches (also a TypeError)
+        raise UnknownOptionError(
+            "maheswaranathan_2023", unknown[0], option_names(get_maheswaranathan_dataloaders, LOADER_OPTIONS)
         )
     root = resolve_data_root(data_dir, download)
     if store_enabled(prepared):

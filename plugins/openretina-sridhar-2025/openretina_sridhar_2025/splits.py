@@ -26,6 +26,7 @@ import numpy as np
 from attrs import define
 
 from openretina_core import BadDataError
+from openretina_core.registry import check_int
 from openretina_sridhar_2025.constants import PAIRED_TRIALS, SPLITS
 
 _MAX_DRAWS = 10_000
@@ -75,6 +76,7 @@ def split_trials(
 ) -> TrialSplit:
     """Split the positions ``0 .. len(original) - 1`` of the session's kept trials (see the module doc)."""
     check_split(split)
+    check_int("seed", seed, 0)  # named, not numpy's message from deep inside the draw
     n = len(original)
     if not 0.0 < train_frac <= 1.0:
         raise BadDataError(f"train_frac must lie in (0, 1], got {train_frac}")

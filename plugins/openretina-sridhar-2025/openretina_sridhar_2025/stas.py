@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from openretina_core import BadDataError
-from openretina_core.data import load_npy
+from openretina_core.data import check_real_dtype, load_npy
 from openretina_sridhar_2025.constants import STA_FILE
 
 
@@ -24,6 +24,7 @@ def rf_location(path: Path, crop: Sequence[int], flip_sta: bool, subsample: int 
             f"STA file {str(path)!r} does not exist (pass get_locations=False to skip them)"
         )
     sta = load_npy(path, "an STA (lags, H, W)")
+    check_real_dtype(sta.dtype, path, "the STA array")  # strings or complex: named, not numpy's error
     if sta.ndim != 3:
         raise BadDataError(f"{path}: STA of shape {sta.shape}, expected (lags, H, W)")
     if flip_sta:
