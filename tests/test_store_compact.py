@@ -167,7 +167,11 @@ def test_maps_and_compact_arrays_refuse_what_they_cannot_hold() -> None:
     with pytest.raises(BadDataError, match="one per channel"):
         StimulusMap([0.0, 1.0], [1.0, 2.0, 3.0])
     with pytest.raises(BadDataError, match="float32 instead"):
-        as_compact(np.zeros((1, 2, 2, 2), np.float32), StimulusMap.identity())
+        as_compact(np.zeros((1, 2, 2, 2), np.float64), StimulusMap.identity())
+    with pytest.raises(BadDataError, match="native byte order"):
+        as_compact(np.zeros((1, 2, 2, 2), ">f4"), StimulusMap.identity())
+    # float32 is allowed: a published float32 movie mapped in place, z-scored per batch.
+    assert as_compact(np.zeros((1, 2, 2, 2), np.float32), StimulusMap(1.0, 2.0)).dtype == np.float32
     assert keeps_compact("uint8") and keeps_compact("float16") and not keeps_compact("float32")
     assert not keeps_compact("uint8", "float32"), "store_dtype='float32' forces float32"
     with pytest.raises(ValueError, match="store_dtype"):

@@ -1,10 +1,14 @@
-"""Stimuli kept in their published dtype (uint8, int8, float16) with the map to the float32 values.
+"""Stimuli kept in their published dtype (uint8, int8, float16, float32) with the map to the float32 values.
 
 A :class:`CompactArray` holds the published values (4x or 2x fewer bytes than float32 in memory, on disk and on
 the bus) and a :class:`StimulusMap`, per channel ``float32 = (raw - subtract[c]) / divide[c]``: the z-score of
 the float32 path folded into the array. The map is written as the float32 path computes it (convert, subtract,
 divide, each rounded to float32), so a decoded value equals the float32 path's value bit for bit wherever that
 path is the z-score of the published values; every narrow dtype here converts to float32 exactly.
+
+Raw float32 is allowed too, for a published float32 movie mapped in place from the user's file (never copied):
+its z-score is applied per batch with the same two float32 operations the float32 path applies once in memory.
+It saves no bytes, so the store never *chooses* it (:func:`keeps_compact` stays narrow-only).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from openretina_core.registry.errors import BadArgumentError, BadDataError
 
 # Published dtypes stored as they are: each value is exactly representable in float32.
 COMPACT_DTYPES = (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.float16))
+# What a CompactArray may hold: the narrow dtypes, and float32 mapped in place from a published file.
+MAPPED_DTYPES = (*COMPACT_DTYPES, np.dtype(np.float32))
 STORE_DTYPES = ("published", "float32")  # a dataset option: keep narrow published dtypes, or always float32
 _BLOCK_BYTES = 4 << 20
 
@@ -123,11 +129,12 @@ class CompactArray(np.ndarray):
 
 def as_compact(raw: np.ndarray, stimulus_map: StimulusMap) -> CompactArray:
     """``raw`` (not copied) as a :class:`CompactArray`; ``BadDataError`` unless its dtype is in
-    :data:`COMPACT_DTYPES`."""
-    if np.dtype(raw.dtype) not in COMPACT_DTYPES:
+    :data:`MAPPED_DTYPES` (native byte order: batches are gathered from its bytes as they are)."""
+    dtype = np.dtype(raw.dtype)
+    if dtype not in MAPPED_DTYPES or not dtype.isnative:
         raise BadDataError(
-            f"a compact stimulus must be one of {[d.name for d in COMPACT_DTYPES]}, received {raw.dtype}; "
-            f"keep it as float32 instead"
+            f"a compact stimulus must be one of {[d.name for d in MAPPED_DTYPES]} in native byte order, "
+            f"received {dtype.str}; convert it to native float32 instead"
         )
     view = np.asanyarray(raw).view(CompactArray)
     view.stimulus_map = stimulus_map

@@ -168,20 +168,29 @@ class MovieDataset(Dataset[DataPoint]):
                 else responses.fetch(*response_steps[step]),
             )
 
+    def _decodes_here(self) -> bool:
+        """Whether batches are decoded while assembled: always, unless ``decode_after_transfer`` and the raw
+        movie is narrow (a raw float32 movie, mapped in place, saves nothing on the bus, and its batches
+        could not be told from decoded ones afterwards)."""
+        if self._decoder is None:
+            return False
+        return not self.decode_after_transfer or self.movie.dtype == torch.float32
+
     def _inputs_finished_apart(self) -> bool:
         """Whether a batch's inputs need more than a view of the gathered chunks (a decode here, a flip)."""
-        return self.flip_width or (self._decoder is not None and not self.decode_after_transfer)
+        return self.flip_width or self._decodes_here()
 
     def _finish_inputs(self, chunks: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` chunks -> ``(B, C, T, H, W)`` inputs (a view unless flipped or decoded)."""
-        if self._decoder is not None and not self.decode_after_transfer:
+        if self._decoder is not None and self._decodes_here():
             chunks = self._decoder.decode(chunks, 2)
         inputs = chunks.permute(INPUT_ORDER)
         return inputs.flip(-1) if self.flip_width else inputs
 
     def decode_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """Float32 ``(B, C, T, H, W)`` inputs of a batch that left compact (``decode_after_transfer``), on
-        whatever device it now is; float32 inputs are returned as they are."""
+        whatever device it now is; float32 inputs (decoded already, see ``_decodes_here``) are returned as they
+        are."""
         if self._decoder is None or inputs.dtype == torch.float32:
             return inputs
         return self._decoder.decode(inputs, 1)

@@ -19,7 +19,7 @@ from openretina_core.data import (
 )
 from openretina_core.files import fetch_dataset
 from openretina_core.registry import UnknownOptionError, option_names
-from openretina_core.store import prepared_session, store_enabled
+from openretina_core.store import EntryWriter, prepare_entry, read_session, store_enabled, write_session
 from openretina_maheswaranathan_2023.constants import (
     ARCHIVE_DIR,
     DEFAULT_RESPONSE_TYPE,
@@ -29,6 +29,7 @@ from openretina_maheswaranathan_2023.constants import (
     PIXEL_SIZE_UM,
     SPECIES,
 )
+from openretina_maheswaranathan_2023.in_place import InPlaceMovies, load_movies, map_in_place, scan_in_place
 from openretina_maheswaranathan_2023.layout import (
     check_response_type,
     check_stim_type,
@@ -36,11 +37,17 @@ from openretina_maheswaranathan_2023.layout import (
     ganglion_cell_dir,
 )
 from openretina_maheswaranathan_2023.responses import load_all_responses, load_responses_for_session
-from openretina_maheswaranathan_2023.stimuli import load_all_stimuli, load_stimuli_for_session
+from openretina_maheswaranathan_2023.stimuli import (  # load_all_stimuli: kept importable from here
+    load_all_stimuli,  # noqa: F401
+    load_stimuli_for_session,
+)
 
 logger = logging.getLogger(__name__)
 
-STORE_VERSION = 2  # 2: narrow published stimuli stored compact; bump when what the readers return changes: older prepared entries are then never served
+# 2: narrow published stimuli stored compact; 3: contiguous stimuli mapped in place from the HDF5 file.
+# Bump when what the readers return changes: older prepared entries are then never served.
+STORE_VERSION = 3
+IN_PLACE_KEY = "in_place"  # the entry's record of movies mapped from the HDF5 file
 
 _OWN_ARGUMENTS = {"neuron_data_dictionary", "movies_dictionary", "train_chunk_size", "batch_size", "seed"}
 LOADER_OPTIONS = tuple(
@@ -112,9 +119,9 @@ def get_maheswaranathan_dataloaders(
             fr_normalization=fr_normalization,
             sessions=sessions,
         )
-        movies = load_all_stimuli(
-            root, stim_type=stim_type, normalize_stimuli=normalize_stimuli, sessions=list(responses)
-        )
+        files = find_session_files(root, stim_type, list(responses))
+        # Contiguous published movies are mapped in place (one pass for the moments), others read as before.
+        movies = {s: load_movies(path, normalize_stimuli, store_dtype) for s, path in files.items()}
     loaders = multiple_movies_dataloaders(
         responses,
         movies,
@@ -149,7 +156,11 @@ def _prepared_sessions(
     sessions: Iterable[str] | None,
     store_dtype: str = "published",
 ) -> tuple[dict[str, MoviesTrainTestSplit], dict[str, ResponsesTrainTestSplit]]:
-    """Every session through the core's prepared store: read from its HDF5 file once, mapped afterwards."""
+    """Every session through the core's prepared store: read from its HDF5 file once, mapped afterwards.
+
+    A session whose movies are stored contiguous is not copied: its entry holds the responses and the
+    :class:`InPlaceMovies` record (offsets, shapes, dtypes, moments; the file's size and modification time are
+    in the entry's key), and the movies are mapped from the HDF5 file itself."""
     params = {
         "stim_type": stim_type,
         "response_type": response_type,
@@ -160,16 +171,39 @@ def _prepared_sessions(
     movies: dict[str, MoviesTrainTestSplit] = {}
     responses: dict[str, ResponsesTrainTestSplit] = {}
     for session, path in find_session_files(root, stim_type, sessions).items():
+        in_memory: list[tuple[Any, Any]] = []
 
-        def read(path: Path = path, session: str = session) -> tuple[Any, Any]:
+        def build(
+            writer: EntryWriter,
+            path: Path = path,
+            session: str = session,
+            in_memory: list[tuple[Any, Any]] = in_memory,
+        ) -> None:
+            # Responses first: they are small and their checks fail fast before a pass over the frames.
             session_responses = load_responses_for_session(
                 path, response_type, fr_normalization, session=session
             )
-            return load_stimuli_for_session(path, normalize_stimuli, store_dtype), session_responses
+            record = scan_in_place(path, normalize_stimuli, store_dtype)
+            if record is None:
+                pair = (load_stimuli_for_session(path, normalize_stimuli, store_dtype), session_responses)
+            else:
+                pair = (map_in_place(record), session_responses)
+                writer.user_meta[IN_PLACE_KEY] = record.to_json()
+            if not writer.in_memory:
+                write_session(writer, None if record is not None else pair[0], session_responses)
+            if writer.in_memory:  # the store cannot be written: serve what was read
+                in_memory.append(pair)
 
-        movie, response = prepared_session(
-            INFO.id, session, params=params, sources=[path], read=read, version=STORE_VERSION
+        entry = prepare_entry(
+            INFO.id, session, params=params, sources=[path], build=build, version=STORE_VERSION
         )
+        if entry.in_memory and in_memory:
+            movie, response = in_memory[0]
+        else:
+            movie, response = read_session(entry)
+            record_json = entry.user_meta.get(IN_PLACE_KEY)
+            if record_json is not None:
+                movie = map_in_place(InPlaceMovies.from_json(record_json))
         if movie is None or response is None:
             raise BadDataError(f"{path}: the prepared session lacks its movies or responses")
         movies[session], responses[session] = movie, response
