@@ -64,6 +64,7 @@ TIMED = {
 }
 TIMED_STORE = [
     ("openretina_core.store.sessions", "write_session", "write_store"),
+    ("openretina_core.store.bundles", "write_bundle", "write_store"),  # many sessions in one entry (Höfling)
     ("openretina_core.store.writer.EntryWriter", "_finish", "check_store"),
     ("openretina_core.store.preparing", "_open_if_complete", "open_store"),
 ]
