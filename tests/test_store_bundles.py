@@ -3,6 +3,7 @@ views of the mapped packs, invalidation, damage, the memory fallback and the cac
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -12,12 +13,19 @@ from typing import Any
 import click
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openretina_core import MoviesTrainTestSplit, ResponsesTrainTestSplit, hookimpl
+from openretina_core import (
+    MoviesTrainTestSplit,
+    ResponsesTrainTestSplit,
+    hookimpl,
+    multiple_movies_dataloaders,
+)
 from openretina_core.cli.cache_commands import register_commands
+from openretina_core.files import DiskFullError
 from openretina_core.registry.manager import build_plugin_manager, reset_plugin_state
 from openretina_core.registry.specs import DatasetInfo, DatasetSpec, RemoteFile
 from openretina_core.store import (
@@ -27,6 +35,7 @@ from openretina_core.store import (
     open_entry,
     prepared_session,
     prepared_sessions,
+    strict_preparation,
     verify_entry,
 )
 from openretina_core.store.bundles import PACK_LIMIT
@@ -231,9 +240,55 @@ def test_a_damaged_pack_is_found_by_verify_and_a_changed_one_is_rebuilt(source: 
     assert_same(bundle["f4"][1], field(4, 2))
 
 
+def test_a_full_disk_serves_the_bundle_from_memory_or_is_an_error_when_strict(
+    source: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    read = Reader({f"f{i}": (None, field(i, 2)) for i in range(3)})
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    bundle = prepared_sessions("toy", "_fields", params={}, sources=[source], read=read)
+    assert "kept in memory" in caplog.text and list_entries("toy") == []
+    assert list(bundle) == ["f0", "f1", "f2"] and bundle["f1"][1] is read.sessions["f1"][1]
+    with strict_preparation(), pytest.raises(DiskFullError, match="not enough disk space"):
+        prepared_sessions("toy", "_fields", params={}, sources=[source], read=read)
+
+
+def test_loaders_over_a_bundle_equal_in_memory_loaders(source: Path) -> None:
+    rng = np.random.default_rng(5)
+    movies = MoviesTrainTestSplit(
+        train=rng.standard_normal((2, 40, 3, 4)).astype(np.float32),
+        test_dict={"frozen": rng.standard_normal((2, 10, 3, 4)).astype(np.float32)},
+        stim_id="natural",
+    )
+    fields = {f"f{i}": field(i, 2 + i) for i in range(3)}
+    bundle = prepared_sessions(
+        "toy", "_fields", params={}, sources=[source], read=Reader({k: (None, v) for k, v in fields.items()})
+    )
+    mapped_responses = {k: pair[1] for k, pair in bundle.items()}
+    options: dict[str, Any] = {
+        "clip_length": 10,
+        "num_val_clips": 1,
+        "batch_size": 2,
+        "seed": 3,
+        "train_chunk_size": 5,
+    }
+    mapped = multiple_movies_dataloaders(mapped_responses, movies, **options)  # type: ignore[arg-type]
+    memory = multiple_movies_dataloaders(fields, movies, **options)
+    for split in ("train", "validation", "frozen"):
+        for session in fields:
+            for (x1, y1), (x2, y2) in zip(mapped[split][session], memory[split][session], strict=True):
+                assert torch.equal(x1, x2) and torch.equal(y1, y2), (split, session)
+
+
 def test_packing_in_memory_when_the_store_cannot_be_written() -> None:
     writer = EntryWriter(None)
-    members = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([np.nan], np.float32), np.zeros((0, 4))]
+    members: list[np.ndarray] = [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([np.nan], np.float32),
+        np.zeros((0, 4)),
+    ]
     finite = writer.put_packed("pack", members, np.float32)
     assert finite == [True, False, True]
     assert np.array_equal(
