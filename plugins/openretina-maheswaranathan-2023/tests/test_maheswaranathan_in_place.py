@@ -230,6 +230,13 @@ def test_workers_and_decode_after_transfer_over_the_mapping(
     contiguous = _contiguous_copy(sample, tmp_path)
     reference = _load(sample, prepared=False)
     _same_batches(reference, _load(contiguous, num_workers=2))
+    # Chunks read with pread from the HDF5 file's region (RSS bounded by the batch buffers), decoded per batch.
+    # Fresh reference loaders each time: iterating a train loader again draws the next epoch's order.
+    by_file = _load(contiguous, movie_reads="file")
+    rows = by_file["train"][next(iter(by_file["train"]))].dataset._movie_chunks.file_rows
+    assert rows is not None and rows.path.endswith("naturalscene.h5") and rows.offset > 0
+    _same_batches(_load(sample, prepared=False), by_file)
+    _same_batches(_load(sample, prepared=False), _load(contiguous, movie_reads="file", num_workers=2))
     in_place = _load(contiguous)
     session = next(iter(in_place["train"]))
     # A raw float32 movie is decoded while batches are assembled, even when asked to decode after a transfer.
