@@ -153,6 +153,32 @@ def test_blocked_cpu_decode_equals_one_pass(block_bytes: int, monkeypatch: pytes
     np.testing.assert_array_equal(decoded.numpy(), reference(raw, sub, div, channel_axis=2))
 
 
+def test_cpu_decode_runs_under_its_own_measured_thread_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decode's elementwise ops take the thread count measured for decodes of their size (as copies do),
+    from a policy of its own, and the values do not depend on the count chosen."""
+    from openretina_core.data import copy_threads
+
+    seen: list[tuple[int, int]] = []
+    original = copy_threads.DECODE_THREADS.threads_for
+
+    def record(nbytes: int, caller: int) -> int:
+        seen.append((nbytes, caller))
+        return original(nbytes, caller)
+
+    monkeypatch.setattr(copy_threads.DECODE_THREADS, "threads_for", record)
+    raw = published("uint8", (16, 2, 10, 32, 32), 2)
+    sub, div = np.array([3.0, -1.5], np.float32), np.array([7.0, 0.3], np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        decoded = BatchDecoder(StimulusMap(sub, div), 2).decode(torch.from_numpy(raw), 1)
+    finally:
+        torch.set_num_threads(before)
+    assert seen and seen[0][0] == raw.size * 4
+    np.testing.assert_array_equal(decoded.numpy(), reference(raw, sub, div, channel_axis=1))
+    assert copy_threads.DECODE_THREADS is not copy_threads.COPY_THREADS
+
+
 def test_decode_of_a_permuted_batch_keeps_its_layout() -> None:
     raw = torch.from_numpy(published("uint8", (3, 5, 2, 4, 4), 1))  # (B, T, C, H, W)
     decoder = BatchDecoder(StimulusMap([1.0, 2.0], [3.0, 0.5]), 2)

@@ -234,3 +234,6 @@ class CopyThreads:
 
 
 COPY_THREADS = CopyThreads()
+# Decoding compact batches (subtract, divide) has its own estimates: its time per byte is not a copy's, and
+# mixing the two in one size class would bias the comparison of thread counts.
+DECODE_THREADS = CopyThreads()
