@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from openretina_core.files.progress import byte_bar, progress_enabled
     from openretina_core.files.published import (
         PublishedFiles,
+        files_from_mirror,
         listed_info,
         published_files,
         register_file_lister,
@@ -52,6 +53,7 @@ _EXPORTS = {
             "HashMismatchError",
             "OfflineError",
             "fetch_dataset",
+            "files_from_mirror",
             "is_offline",
             "prepare_dataset",
             "select_files",
@@ -64,7 +66,8 @@ _EXPORTS = {
     **dict.fromkeys(["partial_beside", "sweep_beside"], ".partials"),
     **dict.fromkeys(["ListingError", "TreeEntry", "TreeListing", "cached_listing", "list_tree"], ".hub_tree"),
     **dict.fromkeys(
-        ["PublishedFiles", "listed_info", "published_files", "register_file_lister"], ".published"
+        ["PublishedFiles", "files_from_mirror", "listed_info", "published_files", "register_file_lister"],
+        ".published",
     ),
     **dict.fromkeys(["byte_bar", "progress_enabled"], ".progress"),
 }
@@ -85,6 +88,7 @@ __all__ = [
     "dataset_cache_dir",
     "drop_record",
     "fetch_dataset",
+    "files_from_mirror",
     "intact_files",
     "is_offline",
     "list_members",

@@ -12,8 +12,9 @@ use :func:`listed_info` instead of the card's static ``files``. The lister is ca
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from attrs import define, evolve, field
 
@@ -22,6 +23,9 @@ from openretina_core.registry.specs import DatasetInfo, RemoteFile
 
 Mode = Literal["cache", "auto", "refresh"]
 MODES = ("cache", "auto", "refresh")
+
+
+logger = logging.getLogger(__name__)
 
 
 def _files(value: Iterable[RemoteFile]) -> tuple[RemoteFile, ...]:
@@ -76,3 +80,41 @@ def listed_info(info: DatasetInfo, mode: Mode = "cache") -> DatasetInfo:
     if info.id not in _LISTERS:
         return info
     return evolve(info, files=published_files(info, mode).files)
+
+
+SessionFiles = tuple[tuple[RemoteFile, ...], dict[str, tuple[str, ...]]]
+
+
+def files_from_mirror(
+    dataset_id: str,
+    repo_id: str,
+    folder: str,
+    *,
+    revision: str,
+    mode: str,
+    parse: Callable[[Iterable[Any]], SessionFiles],
+    fallback: Callable[[str], PublishedFiles],
+    what: str = "published sessions",
+) -> PublishedFiles:
+    """What a plugin's lister returns, from the hub's listing of the mirror folder ``folder``: ``parse`` turns
+    the listing's entries into ``(files, sessions)``; ``fallback(reason)`` answers when there is no listing
+    (``mode="cache"`` and none cached, the hub unreachable) or it holds no session. Never raises: the modes
+    are ``"cache"`` (no network), ``"auto"`` (the cached listing, else the hub) and ``"refresh"`` (the hub,
+    else the cache)."""
+    from openretina_core.files.hub_tree import ListingError, cached_listing, list_tree
+
+    if mode == "cache":
+        listing = cached_listing(dataset_id, repo_id, folder, revision=revision)
+        if listing is None:
+            return fallback("no listing of the mirror is cached")
+    else:
+        try:
+            listing = list_tree(dataset_id, repo_id, folder, revision=revision, refresh=mode == "refresh")
+        except ListingError as exc:
+            logger.warning("%s: cannot list the %s (%s); using the plugin's fallback", dataset_id, what, exc)
+            return fallback("the mirror's listing is not available")
+    files, sessions = parse(listing.entries)
+    if not files:
+        logger.warning("%s: %s holds no session; using the plugin's fallback", dataset_id, listing.describe())
+        return fallback("the mirror's listing holds no session")
+    return PublishedFiles(files, listing.describe(), sessions)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from openretina_core.files import ListingError, PublishedFiles, TreeEntry, cached_listing, list_tree
+from openretina_core.files import PublishedFiles, TreeEntry, files_from_mirror
 from openretina_core.registry import RemoteFile
 from openretina_karamanlis_2024.constants import (
     DATASET_ID,
@@ -107,22 +107,13 @@ def _fallback(reason: str) -> PublishedFiles:
 
 def published_files(mode: str = "cache") -> PublishedFiles:
     """Every published session's files (the listing's), else the known sessions' zips (never raises)."""
-    if mode == "cache":
-        listing = cached_listing(DATASET_ID, HF_REPO_ID, LISTED_FOLDER, revision=HF_REVISION)
-        if listing is None:
-            return _fallback("no listing of the mirror is cached")
-    else:
-        try:
-            listing = list_tree(
-                DATASET_ID, HF_REPO_ID, LISTED_FOLDER, revision=HF_REVISION, refresh=mode == "refresh"
-            )
-        except ListingError as exc:
-            logger.warning(
-                "%s: cannot list the published sessions (%s); using the known names", DATASET_ID, exc
-            )
-            return _fallback("the mirror's listing is not available")
-    files, sessions = files_from_listing(listing.entries)
-    if not files:
-        logger.warning("%s: %s holds no session; using the known names", DATASET_ID, listing.describe())
-        return _fallback("the mirror's listing holds no session")
-    return PublishedFiles(files, listing.describe(), sessions)
+    return files_from_mirror(
+        DATASET_ID,
+        HF_REPO_ID,
+        LISTED_FOLDER,
+        revision=HF_REVISION,
+        mode=mode,
+        parse=files_from_listing,
+        fallback=_fallback,
+        what="published sessions",
+    )
