@@ -72,3 +72,37 @@ def test_write_check_matches_reading_back(rows, cols, chunk, bad_at, dtype, tmp_
     folder = next((root / ".openretina" / "prepared" / "s1").iterdir())
     assert (spec["sha256"], spec["finite"]) == digest_file(folder / "a.npy", lambda n: None)
     assert spec["finite"] == bool(np.isfinite(values.astype(np.float64)).all())
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    rows=st.integers(0, 50),
+    chunk=st.integers(1, 500),
+    bad_at=st.none() | st.integers(0, 10_000),
+    dtype=st.sampled_from(["float32", "float16", "uint8", "int16"]),
+)
+def test_mapped_arrays_are_hashed_from_the_mapping_and_match_the_file(
+    tmp_path_factory: pytest.TempPathFactory, rows: int, chunk: int, bad_at: int | None, dtype: str
+) -> None:
+    """``allocate()``d arrays are hashed and checked from their mapping (no flush, no read back); the record
+    must equal what reading the committed file gives, and ``verify_entry`` must agree."""
+    root = tmp_path_factory.mktemp("mapped")
+    values = (np.arange(rows * 5, dtype=np.float64).reshape(rows, 5) % 200).astype(dtype)
+    if bad_at is not None and values.size and np.issubdtype(values.dtype, np.floating):
+        values.reshape(-1)[bad_at % values.size] = np.inf
+
+    def build(writer) -> None:
+        target = writer.allocate("movie", values.shape, values.dtype)
+        target[...] = values
+
+    original = writer_module.CHUNK_BYTES
+    writer_module.CHUNK_BYTES = chunk
+    try:
+        entry = prepare_entry("toy_2025", "s1", params={}, sources=[], build=build, dataset_root=root)
+    finally:
+        writer_module.CHUNK_BYTES = original
+    assert entry.folder is not None and verify_entry(entry.folder) == []
+    spec = entry.meta["arrays"]["movie"]
+    assert spec["sha256"] == hashlib.sha256(values.tobytes()).hexdigest()
+    assert (spec["sha256"], spec["finite"]) == digest_file(entry.folder / "movie.npy", lambda n: None)
+    np.testing.assert_array_equal(np.load(entry.folder / "movie.npy"), values)

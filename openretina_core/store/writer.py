@@ -138,19 +138,19 @@ class EntryWriter:
         return [_all_finite(m) for m in flat]
 
     def _finish(self) -> tuple[dict[str, Any], int]:
-        """Flush, hash, check finiteness and stamp every array; make the files read-only."""
+        """Hash, check finiteness and stamp every array; make the files read-only."""
         assert self.folder is not None
         specs: dict[str, Any] = {}
         total = sum(int(a.nbytes) for a in self._arrays.values())
         layouts = {name: (tuple(a.shape), a.dtype) for name, a in self._arrays.items()}
-        for array in self._arrays.values():
-            if isinstance(array, np.memmap):
-                array.flush()
         checked = {  # written through the file: hashed and checked while written, not read again
             name: (array.sha256, array.finite)
             for name, array in self._arrays.items()
             if isinstance(array, _WrittenFile) and array.sha256 is not None
         }
+        for name, array in self._arrays.items():
+            if isinstance(array, np.memmap):  # hashed where it lies: the mapping's pages are the file's
+                checked[name] = _check_mapped(array)
         self._arrays.clear()  # drop the writable mappings: the check below reads the files
         with byte_bar(f"checking {self.folder.name[:24]}", total=total) as bar:
             for name, (shape, dtype) in layouts.items():
@@ -271,6 +271,22 @@ def _write_file(
     finally:
         check.close()
     return _WrittenFile(shape, dtype, digest, check.finite)
+
+
+def _check_mapped(array: np.memmap) -> tuple[str, bool]:
+    """sha256 of a mapped array's data bytes and whether its values are all finite, from the mapping itself.
+    Its pages are the file's pages in the page cache, so a reader of the renamed file sees them without a flush
+    (``msync`` only forces them to disk, as nothing else in the store does) and nothing is read back: for ten
+    generic-HDF5 sessions the flush and the read-back were 0.44 s of a 1.2 s first load."""
+    flat = array.reshape(-1)
+    check = _ChunkCheck(array.dtype)
+    try:
+        step = max(1, CHUNK_BYTES // max(1, array.itemsize))
+        for start in range(0, flat.size, step):
+            check.add(np.asarray(flat[start : start + step]))
+        return check.finish(), check.finite
+    finally:
+        check.close()
 
 
 def _mapped_file(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.memmap:
