@@ -9,7 +9,7 @@ import errno
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,7 @@ class _ChunkCheck:
 
     def __init__(self, dtype: np.dtype[Any]) -> None:
         self.digest = hashlib.sha256()
+        self.digest_hex: str | None = None  # set once every chunk is checked
         self.finite = True
         self.nonfinite_members: set[int] = set()  # for packed files: which members hold NaN or inf
         self._floating = bool(np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.complexfloating))
@@ -241,15 +242,17 @@ class _ChunkCheck:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _write_file(
-    path: Path, source: Any, dtype: np.dtype[Any], progress: Callable[[int], Any] | None
-) -> _WrittenFile:
-    """Write ``source`` as a ``.npy`` file with plain writes in bounded chunks (blocks reserved first), hashing
-    and checking the chunks as they go."""
-    shape = tuple(int(s) for s in source.shape)
+def _write_chunks(
+    path: Path,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    chunks: Iterable[tuple[np.ndarray, int | None]],
+    progress: Callable[[int], Any] | None,
+) -> _ChunkCheck:
+    """Write a ``.npy`` file of ``shape`` from ``chunks`` (C-ordered pieces in ``dtype``, each with its packed
+    member or None) with plain writes, blocks reserved first, hashing and checking each chunk as it is written.
+    A full disk is a clear error naming the folder."""
     nbytes = _WrittenFile(shape, dtype).nbytes
-    row_bytes = max(1, nbytes // max(1, shape[0]))
-    step = max(1, CHUNK_BYTES // row_bytes)
     check = _ChunkCheck(dtype)
     try:
         with open(path, "wb") as handle:
@@ -257,20 +260,34 @@ def _write_file(
             np.lib.format.write_array_header_2_0(handle, header)
             if hasattr(os, "posix_fallocate") and nbytes:
                 os.posix_fallocate(handle.fileno(), 0, handle.tell() + nbytes)
-            for start in range(0, shape[0], step):
-                chunk = np.ascontiguousarray(source[start : start + step], dtype=dtype)
+            for chunk, member in chunks:
                 handle.write(chunk.data)
-                check.add(chunk)
+                check.add(chunk, member)
                 if progress is not None:
                     progress(chunk.nbytes)
-        digest = check.finish()
+        check.digest_hex = check.finish()
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise disk_space_error(path.parent, nbytes, exc) from exc
         raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         check.close()
-    return _WrittenFile(shape, dtype, digest, check.finite)
+    return check
+
+
+def _write_file(
+    path: Path, source: Any, dtype: np.dtype[Any], progress: Callable[[int], Any] | None
+) -> _WrittenFile:
+    """Write ``source`` (any array-like: sliced in bounded chunks along its first axis) as a ``.npy`` file."""
+    shape = tuple(int(s) for s in source.shape)
+    row_bytes = max(1, _WrittenFile(shape, dtype).nbytes // max(1, shape[0]))
+    step = max(1, CHUNK_BYTES // row_bytes)
+    chunks = (
+        (np.ascontiguousarray(source[start : start + step], dtype=dtype), None)
+        for start in range(0, shape[0], step)
+    )
+    check = _write_chunks(path, shape, dtype, chunks, progress)
+    return _WrittenFile(shape, dtype, check.digest_hex, check.finite)
 
 
 def _check_mapped(array: np.memmap) -> tuple[str, bool]:
@@ -319,32 +336,17 @@ def _all_finite(array: np.ndarray) -> bool:
 def _write_packed(
     path: Path, members: Sequence[np.ndarray], dtype: np.dtype[Any], progress: Callable[[int], Any] | None
 ) -> tuple[_WrittenFile, list[bool]]:
-    """Write ``members`` back to back as one flat ``.npy`` file (blocks reserved first): one file create for
-    many small arrays. Hashed and checked in a helper thread as written (``_ChunkCheck``), finiteness per member."""
+    """Write ``members`` back to back as one flat ``.npy`` file: one file create for many small arrays,
+    finiteness recorded per member."""
     total = sum(int(np.prod(np.shape(m), dtype=np.int64)) for m in members)
-    nbytes = total * dtype.itemsize
-    check = _ChunkCheck(dtype)
-    try:
-        with open(path, "wb") as handle:
-            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (total,)}
-            np.lib.format.write_array_header_2_0(handle, header)
-            if hasattr(os, "posix_fallocate") and nbytes:
-                os.posix_fallocate(handle.fileno(), 0, handle.tell() + nbytes)
-            step = max(1, CHUNK_BYTES // dtype.itemsize)
-            for index, member in enumerate(members):
-                flat = np.ascontiguousarray(member, dtype=dtype).reshape(-1)
-                for start in range(0, max(1, flat.size), step):
-                    chunk = flat[start : start + step]
-                    handle.write(chunk.data)
-                    check.add(chunk, index)
-                    if progress is not None:
-                        progress(chunk.nbytes)
-        digest = check.finish()
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise disk_space_error(path.parent, nbytes, exc) from exc
-        raise StoreWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        check.close()
+    step = max(1, CHUNK_BYTES // dtype.itemsize)
+
+    def chunks() -> Iterator[tuple[np.ndarray, int | None]]:
+        for index, member in enumerate(members):
+            flat = np.ascontiguousarray(member, dtype=dtype).reshape(-1)
+            for start in range(0, max(1, flat.size), step):
+                yield flat[start : start + step], index
+
+    check = _write_chunks(path, (total,), dtype, chunks(), progress)
     finite = [index not in check.nonfinite_members for index in range(len(members))]
-    return _WrittenFile((total,), dtype, digest, check.finite), finite
+    return _WrittenFile((total,), dtype, check.digest_hex, check.finite), finite
