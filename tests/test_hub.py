@@ -13,35 +13,18 @@ import pytest
 from openretina_core.files import hub
 from openretina_core.files.download import DownloadError, OfflineError, fetch_dataset
 from openretina_core.registry.specs import DatasetInfo, RemoteFile
+from openretina_core.testing import isolate_downloads
 from openretina_core.testing.http import LocalFileServer
 
 REPO = "/datasets/open-retina/open-retina/resolve/main/baccus_lab/toy"
 HF = f"https://huggingface.co{REPO}"
-ENV = (
-    "OPENRETINA_OFFLINE",
-    "OPENRETINA_MIRROR_URL",
-    "OPENRETINA_HF_URL",
-    "OPENRETINA_GIN_URL",
-    "HF_ENDPOINT",
-    "HF_HUB_OFFLINE",
-    "HF_TOKEN",
-    "HF_TOKEN_PATH",
-    "XDG_CACHE_HOME",
-)
 A, B = b"a" * 70_000, b"b" * 3_000
 TOKEN = "hf_loopbackSecret123"
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENRETINA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # never the user's own token file
-    monkeypatch.setenv("OPENRETINA_RETRY_BACKOFF_S", "0")
-    monkeypatch.setenv("OPENRETINA_DOWNLOAD_RETRIES", "2")
-    monkeypatch.setenv("OPENRETINA_NO_PROGRESS", "1")
-    return tmp_path
+    return isolate_downloads(monkeypatch, tmp_path)
 
 
 @pytest.fixture

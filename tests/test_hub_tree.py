@@ -25,6 +25,7 @@ from openretina_core.files.plan import human_size
 from openretina_core.files.published import PublishedFiles, listed_info, register_file_lister
 from openretina_core.registry.manager import build_plugin_manager, reset_plugin_state
 from openretina_core.registry.specs import DatasetInfo, DatasetSpec, RemoteFile
+from openretina_core.testing import isolate_downloads
 from openretina_core.testing.http import LocalFileServer
 from openretina_core.testing.hub_api import tree_entries, tree_page
 
@@ -33,14 +34,6 @@ FOLDER = "lab/toy/sessions"
 RESOLVE = f"/datasets/{REPO_ID}/resolve/main/lab/toy"
 API = f"/api/datasets/{REPO_ID}/tree/main/{FOLDER}"
 FILES = {f"sessions/s{i}_mouse.bin": bytes([i]) * (1000 + i) for i in range(5)}
-ENV = (
-    "OPENRETINA_OFFLINE",
-    "OPENRETINA_MIRROR_URL",
-    "HF_ENDPOINT",
-    "HF_HUB_OFFLINE",
-    "HF_TOKEN",
-    "HF_TOKEN_PATH",
-)
 
 
 def sha(data: bytes) -> str:
@@ -49,13 +42,7 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFileServer]:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENRETINA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("OPENRETINA_RETRY_BACKOFF_S", "0")
-    monkeypatch.setenv("OPENRETINA_DOWNLOAD_RETRIES", "2")
-    monkeypatch.setenv("OPENRETINA_NO_PROGRESS", "1")
+    isolate_downloads(monkeypatch, tmp_path)
     with LocalFileServer() as srv:
         for rel, data in FILES.items():
             srv.add_file(f"{RESOLVE}/{rel}", data)

@@ -14,30 +14,16 @@ from openretina_goldin_2022.mirror import published_files
 from openretina_goldin_2022.sample import write_sample
 
 from openretina_core.files import listed_info
-from openretina_core.testing import LocalFileServer
+from openretina_core.testing import LocalFileServer, isolate_downloads
 
 HF = "/datasets/open-retina/open-retina/resolve/main/marre_lab/goldin_2022"
-ENV = (
-    "OPENRETINA_OFFLINE",
-    "OPENRETINA_MIRROR_URL",
-    "HF_ENDPOINT",
-    "HF_HUB_OFFLINE",
-    "HF_TOKEN",
-    "HF_TOKEN_PATH",
-)
 MOUSE = ("20190110_mouse_retina_a", "Mouse_b")  # names the guessed list does not hold
 AXOLOTL = "axolotl_2020"
 
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFileServer]:
-    monkeypatch.setenv("OPENRETINA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("OPENRETINA_NO_PROGRESS", "1")
-    monkeypatch.setenv("OPENRETINA_RETRY_BACKOFF_S", "0")
-    monkeypatch.setenv("OPENRETINA_DOWNLOAD_RETRIES", "2")
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_downloads(monkeypatch, tmp_path)
     with LocalFileServer() as server:
         monkeypatch.setenv("OPENRETINA_HF_URL", server.url)
         yield server

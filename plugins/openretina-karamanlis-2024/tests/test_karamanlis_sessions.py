@@ -15,7 +15,7 @@ from openretina_karamanlis_2024.constants import KNOWN_SESSIONS
 from openretina_karamanlis_2024.sample import MARMOSET, MOUSE, write_sample
 from openretina_karamanlis_2024.sessions import published_files
 
-from openretina_core.testing import LocalFileServer, zip_folder
+from openretina_core.testing import LocalFileServer, isolate_downloads, zip_folder
 
 HF = "/datasets/open-retina/open-retina/resolve/main/gollisch_lab/karamanlis_2024/sessions"
 API = "/api/datasets/open-retina/open-retina/tree/main/gollisch_lab/karamanlis_2024/sessions"
@@ -23,25 +23,11 @@ FOLDER_SESSION = "20210115_252MEA_mouse_left_half_ventral"  # published as a fol
 UNKNOWN = "20990101_252MEA_mouse_right_half_dorsal"  # on the mirror, not among the known names
 SMALL = {"blocks": 2, "frames_per_block": 120, "frozen_frames": 40, "trials": 2, "image_shape": (80, 110)}
 LOADER = {"batch_size": 4, "clip_length": 10, "num_val_clips": 2, "train_chunk_size": 10}
-ENV = (
-    "OPENRETINA_OFFLINE",
-    "OPENRETINA_MIRROR_URL",
-    "HF_ENDPOINT",
-    "HF_HUB_OFFLINE",
-    "HF_TOKEN",
-    "HF_TOKEN_PATH",
-)
 
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFileServer]:
-    monkeypatch.setenv("OPENRETINA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("OPENRETINA_NO_PROGRESS", "1")
-    monkeypatch.setenv("OPENRETINA_RETRY_BACKOFF_S", "0")
-    monkeypatch.setenv("OPENRETINA_DOWNLOAD_RETRIES", "2")
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_downloads(monkeypatch, tmp_path)
     with LocalFileServer() as server:
         monkeypatch.setenv("OPENRETINA_HF_URL", server.url)
         yield server
