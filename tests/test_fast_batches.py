@@ -4,7 +4,10 @@ one frame, the sampler's numpy arithmetic, and the cycler's inline counting."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -207,27 +210,51 @@ def test_many_sessions_reuse_a_few_buffers() -> None:
     assert len(targets) == 12  # small passes: each session's targets are one tensor of its pass
 
 
-def test_copy_threads_follow_cores_freed_and_taken(monkeypatch) -> None:
-    """Issue 18: the machine's CPU time, read every 50 ms, tells when a core is freed (with one thread in use,
-    the try of several threads comes at once instead of thousands of copies later) and when other processes
-    take one (with several in use, one thread is chosen before a copy stalls), once per change."""
-    from openretina_core.data import copy_threads
+def test_foreign_load_reports_each_confirmed_change_once(monkeypatch) -> None:
+    """Issue 18: other processes' runnable tasks, read every few ms, tell when a core is freed or taken; a
+    change counts after two looks in a row agree (one transient task switches nothing), once per change."""
+    from openretina_core.data import core_probe
 
-    monkeypatch.setattr(copy_threads, "available_cores", lambda: 2)
-    scale = copy_threads._TICK / 100  # the script below counts hundredths of a second
-    idle = iter([0, 0, 0, 5, 10, 10])  # per look, 50 ms apart, on 2 cores
-    busy = iter([0, 10, 20, 25, 30, 40])
-    own = iter([0.0, 0.05, 0.10, 0.15, 0.20, 0.25])  # this process: one core throughout
-    monkeypatch.setattr(
-        copy_threads, "cpu_jiffies", lambda: (int(next(idle) * scale), int(next(busy) * scale))
-    )
-    monkeypatch.setattr(copy_threads.time, "process_time", lambda: next(own))
-    policy = copy_threads.CopyThreads(small_bytes=1024)
-    policy.probe_seconds = 0.04  # looks 50 ms apart, whatever the rounding of 0.05 * look
-    changes = [policy._look(0.05 * look, 2) for look in range(6)]
-    assert changes == [None, "taken", None, "freed", None, "taken"]
-    assert policy._look(0.27, 2) is None  # within probe_seconds of the last look: nothing read
-    monkeypatch.undo()
+    probe = core_probe.ForeignLoad(every=0.002, confirmations=2)
+    probe.works = True
+    counts = iter([0, 1, 0, 1, 1, 1, 0, 0, 2, 2])
+    monkeypatch.setattr(probe, "foreign", lambda now: next(counts))
+    changes = [probe.look(0.003 * look, room=0) for look in range(10)]
+    assert changes == [None, None, None, None, "taken", None, None, "freed", None, "taken"]
+    assert probe.look(0.028, room=0) is None  # within ``every`` of the last look: nothing read
+    probe.free, counts = True, iter([1, 1])
+    assert [probe.look(1.0, room=1), probe.look(1.01, room=1)] == [None, None]  # one task fits beside us
+
+
+def test_foreign_load_reads_this_process_and_its_forks() -> None:
+    """The counts come from open ``/proc`` files read again at each look; a forked child opens its own (the
+    inherited ones describe its parent's threads)."""
+    from openretina_core.data import core_probe
+
+    probe = core_probe.ForeignLoad()
+    if not probe.works:
+        pytest.skip("no /proc/loadavg or a restricted CPU affinity: the probe is off")
+    first = probe.foreign(0.0)
+    assert isinstance(first, int) and first >= -1
+    parent_files = dict(probe._threads)
+    assert parent_files and probe._pid == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        ok = probe.foreign(1.0) is not None and probe._pid == os.getpid() and len(probe._threads) >= 1
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 1) == b"1"
+    probe.close()
+    assert probe._threads == {} and probe._loadavg == -1
+
+
+def test_copy_threads_keep_estimates_per_load(monkeypatch) -> None:
+    """The estimates are kept apart for cores free and cores taken: when the probe sees a competing job start,
+    the next copy uses one thread (or what was measured under load before), and when it stops, what was
+    measured with the cores free, without waiting for a try to overturn the other state's estimates."""
+    from openretina_core.data import copy_threads
 
     size, caller = 1 << 20, torch.get_num_threads()
     seen: list[int] = []
@@ -238,24 +265,23 @@ def test_copy_threads_follow_cores_freed_and_taken(monkeypatch) -> None:
     try:
         torch.set_num_threads(2)
         policy = copy_threads.CopyThreads(small_bytes=1024)
-        policy.record(size, 2, 30.0, 2)  # two threads much slower: the next scheduled try is far away
+        probe = policy._probe
+        probe.works = True
+        load = {"change": None}
+        monkeypatch.setattr(probe, "look", lambda now, room: load.pop("change", None))
+        policy.record(size, 2, 1.0, 2)  # cores free: two threads faster
+        policy.record(size, 1, 1.5, 2)
+        policy.run(size, torch.device("cpu"), copy)
+        probe.free, load["change"] = False, "taken"
+        policy.run(size, torch.device("cpu"), copy)  # nothing measured under load yet: one thread
         policy.record(size, 1, 1.0, 2)
-        monkeypatch.setattr(policy, "_look", lambda now, most: None)
+        policy.record(size, 2, 30.0, 2)  # under load two threads were much slower
         for _ in range(5):
             policy.run(size, torch.device("cpu"), copy)
-        monkeypatch.setattr(policy, "_look", lambda now, most: "freed")
-        policy.run(size, torch.device("cpu"), copy)
-        assert seen == [1] * 5 + [2]
-
-        seen.clear()
-        policy = copy_threads.CopyThreads(small_bytes=1024)
-        policy.record(size, 2, 1.0, 2)  # two threads faster
-        policy.record(size, 1, 1.5, 2)
-        monkeypatch.setattr(policy, "_look", lambda now, most: None)
-        policy.run(size, torch.device("cpu"), copy)
-        monkeypatch.setattr(policy, "_look", lambda now, most: "taken")
-        policy.run(size, torch.device("cpu"), copy)
-        assert seen == [2, 1]
+        probe.free, load["change"] = True, "freed"
+        policy.run(size, torch.device("cpu"), copy)  # the free state's estimates: two threads at once
+        assert seen == [2, 1] + [1] * 5 + [2]
+        assert set(policy._classes) == {(True, size.bit_length()), (False, size.bit_length())}
     finally:
         torch.set_num_threads(caller)
 

@@ -14,12 +14,14 @@ than cores), two-thread copies were 27-290x slower than one thread, but now and 
 machine, and one-thread copies are preempted now and then: the spacing of tries uses the smoothed time of
 every try, and one sample moves the estimate of the count in use at most 1.5x.
 Copies below ``small_bytes`` always use one thread (a parallel region costs more than it saves there). While
-a copy's thread count matters, the machine's CPU time (``/proc/stat``) is read every 50 ms: when a core goes
-idle while one thread is in use, the other count is tried on the next copy (after a competing job stops, the
-scheduled try could be thousands of copies away); when other processes take a core while several threads are
-in use, one thread is chosen before a copy stalls (a two-thread copy then waits for a scheduler slice, tens
-of copies' worth). With the probe working, tries of several threads while one is in use are 2048 copies
-apart (issue 18: the load changing every epoch cost Hoefling-sized epochs 30 % in such tries and stalls).
+a copy's thread count matters, whether other processes hold cores is read every 2 ms from the kernel's count of
+runnable tasks (:mod:`.core_probe`), and the estimates are kept apart for the two states (cores free, cores
+taken): when a competing job starts or stops, the next copy uses what was measured under that load before (at
+first: the caller's count with cores free, one thread with them taken) instead of waiting for a try to overturn
+estimates made under the other load. While the probe sees the cores taken, tries of several threads are 2048
+copies apart (issue 18: the load changing every epoch cost Hoefling-sized epochs 30 % in such tries and stalls).
+Before this probe, CPU-time counters read every 50 ms took 50-100 ms to see a freed core, half of a
+Hoefling-sized epoch (benchmarks/README.md).
 
 Only the copy runs with the chosen count: the caller's ``torch.get_num_threads()`` is restored right after
 (``torch.set_num_threads`` costs well under a microsecond). Nothing changes off the CPU, where the caller has
@@ -38,6 +40,8 @@ from typing import TypeVar
 
 import torch
 
+from .core_probe import ForeignLoad
+
 T = TypeVar("T")
 
 
@@ -52,21 +56,6 @@ def rank_thread_cap() -> int:
     """Threads one process may use for copies: the cores shared out among ``torchrun``'s local ranks."""
     ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
     return max(1, available_cores() // ranks)
-
-
-def cpu_jiffies() -> tuple[int, int] | None:
-    """``(idle, busy)`` time of the whole machine so far, in clock ticks (``/proc/stat``: idle + iowait, and
-    user + nice + system + irq + softirq + steal); None where there is no ``/proc/stat``."""
-    try:
-        with open("/proc/stat", "rb") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + fields[4]
-    return idle, sum(fields) - idle
-
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class CopyThreads:
@@ -88,41 +77,40 @@ class CopyThreads:
         self.explore_most = explore_most  # ... and at most this many (a freed core is found within them)
         self.slowdown = slowdown  # the arm in use this much slower than its estimate: try the other at once
         self.enabled = True
-        # While one thread is in use: every ``probe_seconds`` the machine's idle cores are read; when they go
-        # from fewer than ``idle_cores`` to at least that (a core was freed), the other count is tried at once
-        # instead of at the next scheduled try (which can be 2048 copies away after a slow try).
-        self.probe_seconds = 0.05  # five clock ticks per idle core: /proc/stat counts in 10 ms ticks
-        self.idle_cores = 0.75
-        # ... and while several threads are in use, other processes taking a core (their busy time: the
-        # machine's less this process's) makes one thread the choice at once, before a copy stalls on it.
-        self._probe: tuple[float, int, int, float] | None = None
-        self._idle, self._taken = True, False
-        # size class -> [copies since the last try, {threads: seconds per byte}, {threads: smoothed over tries}]
-        self._classes: dict[int, list] = {}
+        # Whether other processes leave room for several threads, read every few ms (see the module docstring).
+        self._probe = ForeignLoad()
+        # (cores free, size class) -> [copies since the last try, {threads: seconds per byte},
+        # {threads: smoothed over tries}]: kept apart per state of the probe, so that a change of load selects
+        # the estimates measured under that load instead of waiting for tries to overturn the old ones
+        self._classes: dict[tuple[bool, int], list] = {}
         self._cap: int | None = None
+        self._cores = 1
         self._lock = threading.Lock()
 
     def reset(self) -> None:
         with self._lock:
             self._classes.clear()
             self._cap = None
-            self._probe, self._idle, self._taken = None, True, False
+            self._probe.close()
+            self._probe = ForeignLoad()
 
     def threads_for(self, nbytes: int, caller: int) -> int:
         """The thread count the next copy of ``nbytes`` uses, given the caller's setting."""
         if self._cap is None:
-            self._cap = rank_thread_cap()
+            self._cap, self._cores = rank_thread_cap(), available_cores()
         most = min(caller, self._cap)
         if most <= 1 or nbytes < self.small_bytes:
             return 1
-        entry = self._classes.get(nbytes.bit_length())
+        free = self._probe.free
+        entry = self._classes.get((free, nbytes.bit_length()))
+        first, second = (most, 1) if free else (1, most)  # with cores taken, one thread is the first guess
         if entry is None:
-            return most
+            return first
         since, estimates = entry[0], entry[1]
-        if most not in estimates:
-            return most
-        if 1 not in estimates:
-            return 1
+        if first not in estimates:
+            return first
+        if second not in estimates:
+            return second
         best, other = (1, most) if estimates[1] <= estimates[most] else (most, 1)
         # Trying the slower count costs (its time / the best's time) copies' worth: spaced so that trying
         # spends at most ``explore_budget`` of the copy time (with both cores taken, two threads can be 50-150x
@@ -130,10 +118,10 @@ class CopyThreads:
         # are now and then as fast as on a free machine, and one such copy must not bring on frequent tries.
         slower = entry[2].get(other, estimates[other]) / estimates[best]
         interval = min(self.explore_most, max(self.explore_every, int(slower / self.explore_budget)))
-        if best == 1 and self._probe is not None:
-            # One thread in use and the idle probe works: a freed core is seen by the probe, so the scheduled
-            # tries are only the fallback. Under load one try of several threads can wait a scheduler slice
-            # (several ms, tens of copies' worth, more than its smoothed estimate says).
+        if best == 1 and self._probe.works and not self._probe.free:
+            # One thread in use and the probe sees the cores taken: a freed core is seen by the probe, so the
+            # scheduled tries are only the fallback. Under load one try of several threads can wait a
+            # scheduler slice (several ms, tens of copies' worth, more than its smoothed estimate says).
             interval = self.explore_most
         if since >= interval:
             entry[0] = 0
@@ -144,7 +132,7 @@ class CopyThreads:
         """Fold one timed copy into the estimate of its size class."""
         if nbytes < self.small_bytes or nbytes <= 0:
             return
-        key = nbytes.bit_length()
+        key = (self._probe.free, nbytes.bit_length())
         per_byte = seconds / nbytes
         with self._lock:
             entry = self._classes.setdefault(key, [0, {}, {}])
@@ -179,19 +167,9 @@ class CopyThreads:
         threads = self.threads_for(nbytes, caller)
         most = min(caller, self._cap or 1)
         if nbytes >= self.small_bytes and most > 1:
-            change = self._look(time.perf_counter(), most)
-            if change == "freed" and threads == 1:
-                with self._lock:
-                    for entry in self._classes.values():
-                        entry[0] = 1 << 30  # every size class tries its other count on its next copy
-                threads = self.threads_for(nbytes, caller)
-            elif change == "taken" and threads > 1:
-                with self._lock:
-                    for entry in self._classes.values():
-                        estimates = entry[1]
-                        if 1 in estimates and most in estimates:  # one thread is presumed the faster now
-                            estimates[most] = max(estimates[most], 1.01 * estimates[1])
-                threads = self.threads_for(nbytes, caller)
+            room = self._cores - most  # other processes' runnable tasks that leave room for ``most`` threads
+            if self._probe.look(time.perf_counter(), room) is not None:
+                threads = self.threads_for(nbytes, caller)  # the estimates of the new state decide
         if threads != caller:
             torch.set_num_threads(threads)
         try:
@@ -203,34 +181,6 @@ class CopyThreads:
                 torch.set_num_threads(caller)
         self.record(nbytes, threads, elapsed, caller)
         return result
-
-    def _look(self, now: float, most: int) -> str | None:
-        """``"freed"`` when the machine's idle cores rose to ``idle_cores`` since the last look, ``"taken"``
-        when other processes came to keep ``idle_cores`` of a core busy beyond what ``most`` threads leave
-        them, else None. Looks at most every ``probe_seconds``; a look after a long pause only restarts."""
-        probe = self._probe
-        if probe is not None and now - probe[0] < self.probe_seconds:
-            return None
-        ticks = cpu_jiffies()
-        if ticks is None:
-            self.probe_seconds = float("inf")
-            return None
-        own = time.process_time()
-        self._probe = (now, ticks[0], ticks[1], own)
-        if probe is None or now - probe[0] > 10 * self.probe_seconds:
-            return None
-        span = now - probe[0]
-        idle = (ticks[0] - probe[1]) / _TICK / span
-        others = (ticks[1] - probe[2]) / _TICK / span - (own - probe[3]) / span
-        idle_now = idle >= self.idle_cores
-        taken_now = others >= available_cores() - most + self.idle_cores
-        change = None
-        if idle_now and not self._idle:
-            change = "freed"
-        elif taken_now and not self._taken:
-            change = "taken"
-        self._idle, self._taken = idle_now, taken_now
-        return change
 
 
 COPY_THREADS = CopyThreads()
