@@ -106,3 +106,56 @@ def test_mapped_arrays_are_hashed_from_the_mapping_and_match_the_file(
     assert spec["sha256"] == hashlib.sha256(values.tobytes()).hexdigest()
     assert (spec["sha256"], spec["finite"]) == digest_file(entry.folder / "movie.npy", lambda n: None)
     np.testing.assert_array_equal(np.load(entry.folder / "movie.npy"), values)
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_streamed_frames_that_reuse_buffers_are_hashed_as_written(
+    tmp_path: Path, monkeypatch, prefetch
+) -> None:
+    """``StreamedFrames`` hands out two buffers in turn and renders the next slice ahead: a chunk must be
+    hashed before its buffer is filled again (the digest once took later frames' bytes from the 3rd chunk on,
+    while the file itself was right)."""
+    from openretina_core.data.fixation_movies import StreamedFrames
+
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 64 * 40)  # 40 rows of 64 bytes per chunk: 25 chunks
+
+    def render(start: int, stop: int, out: np.ndarray) -> None:
+        out[:] = (np.arange(start, stop)[:, None] * 7 + np.arange(64)) % 251
+
+    def build(writer) -> None:
+        stream = StreamedFrames((1000, 64), np.uint8, render, prefetch=prefetch)
+        try:
+            writer.put("frames", stream, np.uint8)
+        finally:
+            stream.close()
+
+    entry = prepare_entry("toy_2025", "s1", params={}, sources=[], build=build, dataset_root=tmp_path)
+    expected = np.empty((1000, 64), np.uint8)
+    render(0, 1000, expected)
+    assert entry.meta["arrays"]["frames"]["sha256"] == hashlib.sha256(expected.tobytes()).hexdigest()
+    assert entry.folder is not None and verify_entry(entry.folder) == []
+
+
+@pytest.mark.parametrize("steps", [[1000], [1, 2, 999, 1000], [0, 333, 333, 700], [250]])
+def test_mapped_rows_declared_filled_are_hashed_as_the_file_reads(tmp_path: Path, monkeypatch, steps) -> None:
+    """``EntryWriter.filled``: rows of an ``allocate()``d array hashed while the rest is filled; the rows never
+    declared are hashed at the commit, and the record is the committed file's digest and finiteness."""
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 4 * 3 * 50)  # 50 rows a chunk
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((1000, 3)).astype(np.float32)
+    values[640, 1] = np.inf
+
+    def build(writer) -> None:
+        out = writer.allocate("movie", values.shape, np.float32)
+        done = 0
+        for stop in steps:
+            out[done:stop] = values[done:stop]
+            writer.filled("movie", stop)
+            done = max(done, stop)
+        out[done:] = values[done:]
+
+    entry = prepare_entry("toy_2025", "s1", params={}, sources=[], build=build, dataset_root=tmp_path)
+    spec = entry.meta["arrays"]["movie"]
+    assert spec["sha256"] == hashlib.sha256(values.tobytes()).hexdigest() and spec["finite"] is False
+    assert entry.folder is not None
+    assert (spec["sha256"], spec["finite"]) == digest_file(entry.folder / "movie.npy", lambda n: None)

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         check_real_dtype,
         count_nonfinite,
         nonfinite_mask,
+        surely_finite,
     )
 
 _EXPORTS = {
@@ -154,7 +155,14 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["SessionBatch", "SessionLoader", "SplitLoaders"], ".types"),
     **dict.fromkeys(
-        ["check_finite", "check_movie_moments", "check_real_dtype", "count_nonfinite", "nonfinite_mask"],
+        [
+            "check_finite",
+            "check_movie_moments",
+            "check_real_dtype",
+            "count_nonfinite",
+            "nonfinite_mask",
+            "surely_finite",
+        ],
         ".values",
     ),
 }
@@ -229,6 +237,7 @@ __all__ = [
     "simulate_responses",
     "spike_triggered_average",
     "stimulus_map_of",
+    "surely_finite",
     "test_batch_size",
     "to_device",
     "verify_sha256",

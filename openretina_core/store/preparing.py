@@ -186,6 +186,7 @@ def _write_entry(
     ``fallback`` allows it (None when the entry was committed)."""
     part = folder.with_name(f"{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     started = time.monotonic()
+    writer: EntryWriter | None = None
     try:
         writer = EntryWriter(part, memory_fallback=fallback)
         build(writer)
@@ -218,6 +219,8 @@ def _write_entry(
         _remove_superseded(folder, meta)
         return None
     finally:
+        if writer is not None:
+            writer.close()
         if part.exists():
             shutil.rmtree(part, ignore_errors=True)
 

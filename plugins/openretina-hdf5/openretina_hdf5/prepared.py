@@ -203,8 +203,11 @@ def _stored(
             part = out[offset : offset + source.n_frames]
             if compact:
                 _copy_raw(source, part)
-            else:
-                copy_source(source, part, *norm)
+                writer.filled("movie", offset + source.n_frames)
+            else:  # each block hashed by the writer while the next one is copied
+                copy_source(
+                    source, part, *norm, done=lambda frames, at=offset: writer.filled("movie", at + frames)
+                )
             offset += source.n_frames
         if compact:
             writer.user_meta["map"] = StimulusMap(norm[0], norm[1]).to_json()

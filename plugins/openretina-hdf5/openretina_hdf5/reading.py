@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from openretina_core.data import (
     check_finite,
     load_npy,
     open_hdf5,
+    surely_finite,
 )
 from openretina_hdf5.constants import READ_BLOCK_BYTES, RESPONSES_PREFIX
 from openretina_hdf5.layout import FolderLayout, SessionLayout, StimulusSource, scan_folder
@@ -33,11 +34,20 @@ from openretina_hdf5.layout import FolderLayout, SessionLayout, StimulusSource, 
 logger = logging.getLogger(__name__)
 
 
-def _copy_blocks(source: Any, out: np.ndarray, mean: np.float32, std: np.float32) -> None:
-    """``out[t] = (source[:, t] - mean) / std`` for a ``(C, T, H, W)`` source into ``(T, C, H, W)`` float32."""
+def _copy_blocks(
+    source: Any,
+    out: np.ndarray,
+    mean: np.float32,
+    std: np.float32,
+    done: Callable[[int], object] | None = None,
+) -> bool:
+    """``out[t] = (source[:, t] - mean) / std`` for a ``(C, T, H, W)`` source into ``(T, C, H, W)`` float32,
+    a block at a time; ``done(frames)`` after each block. Returns whether every value proved finite while its
+    block was hot (False: NaN or inf may be there, and the caller counts them)."""
     channels, n_frames, height, width = source.shape
     per_block = max(1, READ_BLOCK_BYTES // max(1, channels * height * width * 4))
     normalise = mean != 0 or std != 1
+    finite = True
     for start in range(0, n_frames, per_block):
         stop = min(n_frames, start + per_block)
         block = out[start:stop]
@@ -45,15 +55,26 @@ def _copy_blocks(source: Any, out: np.ndarray, mean: np.float32, std: np.float32
         if normalise:
             np.subtract(block, mean, out=block)
             np.divide(block, std, out=block)
+        finite = finite and surely_finite(block)
+        if done is not None:
+            done(stop)
+    return finite
 
 
-def copy_source(source: StimulusSource, out: np.ndarray, mean: float, std: float) -> None:
-    """Fill ``out`` (``(T, C, H, W)`` float32) from a shared ``.npy`` (memory-mapped) or a session dataset."""
+def copy_source(
+    source: StimulusSource,
+    out: np.ndarray,
+    mean: float,
+    std: float,
+    done: Callable[[int], object] | None = None,
+) -> None:
+    """Fill ``out`` (``(T, C, H, W)`` float32) from a shared ``.npy`` (memory-mapped) or a session dataset;
+    ``done(frames)`` after each block (e.g. the store hashing the rows filled so far)."""
     m, s = np.float32(mean), np.float32(std)
     if source.key is None:
         mapped = load_npy(source.path, "a .npy stimulus (C, T, H, W)", mmap_mode="r")
         try:
-            _copy_blocks(mapped, out, m, s)
+            finite = _copy_blocks(mapped, out, m, s, done)
         except (OSError, ValueError) as exc:  # a file shorter than its header says
             raise BadFileError(
                 source.path, f"its data cannot be read ({exc})", "the bytes its header promises"
@@ -61,8 +82,9 @@ def copy_source(source: StimulusSource, out: np.ndarray, mean: float, std: float
         del mapped  # unmapped here: only one stimulus file is mapped at a time
     else:
         with open_hdf5(source.path, "a session file (HDF5)") as h5:
-            _copy_blocks(h5[source.key], out, m, s)
-    check_finite(out, source.path, source.key or source.name)
+            finite = _copy_blocks(h5[source.key], out, m, s, done)
+    if not finite:  # count them for the message
+        check_finite(out, source.path, source.key or source.name)
 
 
 class MovieBuilder:
