@@ -354,9 +354,53 @@ def test_file_reads_advise_the_kernel_of_the_next_batch(
     monkeypatch.setattr(file_rows.os, "posix_fadvise", counting)
     by_file = multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="file", **OPTIONS)
     batches = [x.clone() for _, (x, _) in LongCycler(by_file["train"], seed=1)]
+    file_rows.ADVISER.wait()  # the advice is given by the adviser's thread
     assert len(batches) > 1 and advised, "every batch after the first was announced to the kernel"
     row = int(np.prod(movies.train.shape[2:])) * movies.train.shape[0]
     assert all(length % row == 0 for _, length in advised)
     fresh = multiple_movies_dataloaders({"s1": responses}, movies, movie_reads="memory", **OPTIONS)
     reference_batches = [x for _, (x, _) in LongCycler(fresh["train"], seed=1)]
     assert all(torch.equal(a, b) for a, b in zip(batches, reference_batches, strict=True))
+
+
+def test_the_adviser_gives_queued_advice_in_its_thread_and_drops_it_when_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Advice is a hint given off the caller's thread: queued in order, dropped (never blocking the batch)
+    when the disk is so far behind that the queue is full, and a forked child starts its own thread."""
+    import threading
+
+    from openretina_core.data import file_rows
+
+    path = tmp_path / "rows.bin"
+    path.write_bytes(bytes(1 << 16))
+    given: list[tuple[str, int, int]] = []
+    release = threading.Event()
+
+    def slow(fd: int, offset: int, length: int, advice: int) -> None:
+        release.wait(5)
+        given.append((threading.current_thread().name, offset, length))
+
+    monkeypatch.setattr(file_rows.os, "posix_fadvise", slow)
+    adviser = file_rows._Adviser(depth=2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for k in range(6):  # the thread holds one, the queue two: the rest are dropped
+            adviser.advise(fd, [(k * 4096, 4096)])
+        release.set()
+        adviser.wait()
+    finally:
+        os.close(fd)
+    assert {name for name, _, _ in given} == {"advise"}
+    offsets = [offset for _, offset, _ in given]
+    assert offsets == sorted(offsets) and 2 <= len(offsets) <= 3 and offsets[0] == 0
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        fd = os.open(path, os.O_RDONLY)
+        adviser.advise(fd, [(0, 4096)])
+        adviser.wait()
+        os.write(write, b"1" if adviser._pid == os.getpid() else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 1) == b"1"

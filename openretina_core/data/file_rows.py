@@ -9,7 +9,9 @@ leaves every touched page resident in the process until the kernel reclaims it).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import threading
 from typing import Any
 
@@ -81,13 +83,14 @@ class FileRows:
             self._read(fd, flat[b * size : (b + 1) * size], self.offset + first * self.row_bytes)
 
     def prefetch_chunks(self, firsts: np.ndarray, chunk: int) -> None:
-        """Ask the kernel to start reading the chunks of a coming batch (``POSIX_FADV_WILLNEED``, which returns
-        without waiting), so the disk works while the current batch is decoded and used."""
+        """Ask the kernel to start reading the chunks of a coming batch (``POSIX_FADV_WILLNEED``), so the disk
+        works while the current batch is decoded and used. The advice is given by :data:`ADVISER`'s thread:
+        each call submits the reads of pages not cached (~25 us for 125 KB, ~90 us for 500 KB measured on a
+        cold file), which would otherwise be the caller's time."""
         if not _CAN_ADVISE:
             return
         fd, size = self._fd(), chunk * self.row_bytes
-        for first in firsts.tolist():
-            os.posix_fadvise(fd, self.offset + first * self.row_bytes, size, os.POSIX_FADV_WILLNEED)
+        ADVISER.advise(fd, [(self.offset + first * self.row_bytes, size) for first in firsts.tolist()])
 
     def prefetch_rows(self, rows: np.ndarray) -> None:
         """:meth:`prefetch_chunks` for a batch of single rows (one advice per run of consecutive rows)."""
@@ -97,10 +100,7 @@ class FileRows:
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         starts = np.concatenate([[0], breaks]).tolist()
         ends = np.concatenate([breaks, [len(rows)]]).tolist()
-        for begin, end in zip(starts, ends):
-            os.posix_fadvise(
-                fd, self.offset + int(rows[begin]) * row, (end - begin) * row, os.POSIX_FADV_WILLNEED
-            )
+        ADVISER.advise(fd, [(self.offset + int(rows[b]) * row, (e - b) * row) for b, e in zip(starts, ends)])
 
     def read_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
         """``out[i]`` = row ``rows[i]``, one read per run of consecutive rows."""
@@ -113,6 +113,51 @@ class FileRows:
         ends = np.concatenate([breaks, [len(rows)]]).tolist()
         for begin, end in zip(starts, ends):
             self._read(fd, flat[begin * row : end * row], self.offset + int(rows[begin]) * row)
+
+
+class _Adviser:
+    """One daemon thread that gives ``POSIX_FADV_WILLNEED`` advice queued by :meth:`advise`, in order. Advice
+    is only a hint: when the queue is full (the disk is far behind) the caller's advice is dropped, and a
+    forked child starts its own thread."""
+
+    def __init__(self, depth: int = 8) -> None:
+        self.depth = depth
+        self._queue: queue.Queue[tuple[int, list[tuple[int, int]]]] | None = None
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def advise(self, fd: int, ranges: list[tuple[int, int]]) -> None:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._queue = queue.Queue(self.depth)
+                    threading.Thread(
+                        target=self._run, args=(self._queue,), daemon=True, name="advise"
+                    ).start()
+                    self._pid = os.getpid()
+        assert self._queue is not None
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait((fd, ranges))
+
+    def wait(self) -> None:
+        """Return once every advice queued so far was given (tests; nothing else needs to wait)."""
+        if self._queue is not None and self._pid == os.getpid():
+            self._queue.join()
+
+    @staticmethod
+    def _run(work: queue.Queue[tuple[int, list[tuple[int, int]]]]) -> None:
+        while True:
+            fd, ranges = work.get()
+            try:
+                for offset, size in ranges:
+                    os.posix_fadvise(fd, offset, size, os.POSIX_FADV_WILLNEED)
+            except OSError:  # a descriptor closed meanwhile: advice is only a hint
+                pass
+            finally:
+                work.task_done()
+
+
+ADVISER = _Adviser()
 
 
 def memory_bytes() -> int:
