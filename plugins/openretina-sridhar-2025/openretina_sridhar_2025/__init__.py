@@ -24,6 +24,8 @@ _LAZY = {
     "Geometry": ".render",
     "write_sample": ".sample",
     "INFO": ".card",
+    "wait_for_store_writes": ".background",
+    "BackgroundWriteError": ".background",
 }
 
 __all__ = sorted(_LAZY)

@@ -14,6 +14,7 @@ gather per tensor (``openretina_core.data.MovieDataset``), whose targets are cut
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -89,23 +90,107 @@ def trial_sequence(
 class OverheadMovieDataset(MovieDataset):
     """A :class:`~openretina_core.data.MovieDataset` whose samples are ``chunk + overhead`` frames and the
     ``chunk`` targets of their last frames: inputs ``(B, C, chunk + overhead, H, W)``, targets ``(B, chunk, N)``.
-    The responses are gathered with the frames and cut (a view), so batches keep the core's one-gather path."""
+    The responses are gathered with the frames and cut (a view), so batches keep the core's one-gather path.
+
+    With ``rendered`` (an ``entries.RenderedMovie``: the movie's store entry is being written in a thread, and
+    ``movie`` is a placeholder), each batch renders its frames into a reused buffer and is decoded as gathered
+    frames are; the first batch drawn after the entry is committed switches to the mapped movie, and anything
+    that needs the whole movie (``movie``, ``movies``, ``to``) waits for it. A failure of the write is raised
+    from the next batch."""
 
     def __init__(
-        self, movie: torch.Tensor, responses: torch.Tensor, chunk: int, overhead: int, **kwargs: Any
+        self,
+        movie: torch.Tensor,
+        responses: torch.Tensor,
+        chunk: int,
+        overhead: int,
+        rendered: Any = None,
+        checks: Sequence[Any] = (),
+        **kwargs: Any,
     ):
+        self.rendered = rendered
+        self.checks = tuple(
+            checks
+        )  # other background writes (the responses' entry): failures raised per batch
         super().__init__(movie, responses, int(chunk) + int(overhead), **kwargs)
         self.overhead = int(overhead)
         self.target_chunk = int(chunk)
+        self._rows = None if self.movie_index is None else self.movie_index.numpy()
+        self._frames: torch.Tensor | None = None  # the rendered batches' reused buffer
+
+    @property  # type: ignore[override]
+    def movie(self) -> torch.Tensor:
+        if self.rendered is not None:
+            self._use(self.rendered.wait_committed())
+        return self._movie_chunks.source
+
+    @movie.setter
+    def movie(self, value: torch.Tensor) -> None:
+        self._movie_chunks.bind(value)
+
+    def _use(self, committed: torch.Tensor) -> None:
+        assert self.rendered is not None
+        self._movie_chunks.file_rows = self.rendered.file_rows
+        self._movie_chunks.bind(committed)
+        self.rendered, self._frames = None, None
+
+    def _rendering(self) -> Any:
+        """The ``RenderedMovie`` batches are rendered from, or None once the entry is committed (then mapped)."""
+        if self.rendered is None:
+            return None
+        committed = self.rendered.committed()  # raises the write's failure
+        if committed is None:
+            return self.rendered
+        self._use(committed)
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.rendered is not None:  # a thread does not travel: hand over the committed movie
+            self._use(self.rendered.wait_committed())
+        for write in self.checks:
+            write.wait()
+        return {**self.__dict__, "checks": ()}
 
     def _trim(self, batch: DataPoint) -> DataPoint:
+        for write in self.checks:
+            write.check()
         return DataPoint(batch.inputs, batch.targets[:, self.overhead :])
 
     def __getitems__(self, starts: Sequence[int]) -> DataPoint:
-        return self._trim(super().__getitems__(starts))
+        rendered = self._rendering()
+        if rendered is None:
+            return self._trim(super().__getitems__(starts))
+        start_np = np.asarray(starts, dtype=np.int64).reshape(-1)
+        if len(start_np) and (start_np.min() < 0 or start_np.max() >= len(self)):
+            raise IndexError(f"start positions must lie in [0, {len(self)}), got {start_np.tolist()}")
+        return self._rendered_batch(rendered, start_np)
 
     def iter_batches(self, starts: np.ndarray, batch_size: int, drop_last: bool) -> Iterator[DataPoint]:
-        return map(self._trim, super().iter_batches(starts, batch_size, drop_last))
+        rendered = self._rendering()
+        if rendered is None:
+            return map(self._trim, super().iter_batches(starts, batch_size, drop_last))
+        starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+        if drop_last:
+            starts = starts[: len(starts) // batch_size * batch_size]
+        if len(starts) and (starts.min() < 0 or starts.max() >= len(self)):
+            raise IndexError(f"start positions must lie in [0, {len(self)})")
+        groups = [starts[i : i + batch_size] for i in range(0, len(starts), batch_size)]
+        return map(partial(self._rendered_batch, rendered), groups)
+
+    def _rendered_batch(self, rendered: Any, starts: np.ndarray) -> DataPoint:
+        """One batch with its frames rendered (bit for bit the frames the entry stores)."""
+        rendered.write.check()
+        positions = starts[:, None] + np.arange(self.chunk_size)
+        rows = positions if self._rows is None else self._rows[positions]
+        shape = (len(starts), self.chunk_size, *rendered.shape[1:])
+        reuse = self._decoder is not None and not self.decode_after_transfer  # decoded into another tensor
+        frames = self._frames if reuse and self._frames is not None else None
+        if frames is None or tuple(frames.shape) != shape:
+            frames = torch.empty(shape, dtype=rendered.tensor.dtype)
+            self._frames = frames if reuse else None
+        rendered.render_rows(rows.reshape(-1), frames.numpy().reshape(-1, *shape[3:]))
+        inputs = self._finish_inputs(frames)
+        return self._trim(DataPoint(inputs, self._gather_responses(starts)))
 
 
 class TrialBlockSampler(MovieSampler):

@@ -56,6 +56,7 @@ from openretina_sridhar_2025.constants import (
     TEST_NAME,
     WHITENOISE,
 )
+from openretina_sridhar_2025.entries import RenderedMovie
 from openretina_sridhar_2025.layout import excluded_for, session_files, stim_root
 from openretina_sridhar_2025.render import Geometry
 from openretina_sridhar_2025.responses import prepared_responses
@@ -145,6 +146,11 @@ def get_sridhar_dataloaders(
     num_replicas, rank = distributed_context(distributed)
     flip = (stim_type == NATURAL_MOVIE) if flip_sta is None else bool(flip_sta)
     opened: dict[str, dict[str, np.ndarray]] = {}
+    # Natural movies not prepared yet are served rendered per batch while their entries are written in threads
+    # (background.py); DataLoader workers keep the blocking path.
+    writes: dict[int, dict[str, RenderedMovie]] | None = {} if num_workers == 0 else None
+    pending: dict[str, dict[str, RenderedMovie]] = {}
+    response_writes: dict[str, list[Any]] = {}
     pairs: dict[str, tuple[MoviesTrainTestSplit, ResponsesTrainTestSplit]] = {}
     splits: dict[str, TrialSplit] = {}
     locations: dict[str, list[list[int]]] = {}
@@ -158,6 +164,7 @@ def get_sridhar_dataloaders(
             excluded=excluded_for(stim_type, session, excluded_cells),
             cell_index=cell_index,
             use_store=use_store,
+            writes=response_writes.setdefault(session, []) if writes is not None else None,
         )
         movies = session_movies(
             files,
@@ -169,7 +176,10 @@ def get_sridhar_dataloaders(
             use_store=use_store,
             opened=opened,
             store_dtype=store_dtype,
+            writes=writes,
         )
+        if writes and id(movies) in writes:
+            pending[session] = writes[id(movies)]
         sta_dir = files.root / STA_DIR
         if get_locations or (get_locations is None and sta_dir.is_dir()):
             locations[session] = rf_locations(
@@ -212,8 +222,14 @@ def get_sridhar_dataloaders(
                 f"session {session}: trials of {fpt} frames hold no sample of time_chunk_size={time_chunk_size} "
                 f"+ overhead {overhead} + extra_frame {extra_frame}"
             )
-        movie_tm = store.time_major(movie_split.train)
-        movie_file = store.file_for(movie_split.train, file_backed)
+        rendered = pending.get(session, {})
+        for movie in rendered.values():
+            movie.choose_file = lambda array: store.file_for(array, file_backed)
+        if rendered:
+            movie_tm, movie_file = rendered["train"].tensor, None
+        else:
+            movie_tm = store.time_major(movie_split.train)
+            movie_file = store.file_for(movie_split.train, file_backed)
         resp_tm = responses_time_major(response_split.train)
         for name, positions in (("train", splits[session].train), ("validation", splits[session].validation)):
             if not positions:
@@ -231,6 +247,8 @@ def get_sridhar_dataloaders(
                 name=f"{session}/{name}",
                 movie_file=movie_file,
                 movie_map=stimulus_map_of(movie_split.train),
+                rendered=rendered.get("train"),
+                checks=response_writes.get(session, ()),
             )
             if name == "validation":
                 loader = make_movie_dataloader(
@@ -271,7 +289,7 @@ def get_sridhar_dataloaders(
                 )
             loaders[name][session] = loader
         test_movie = movie_split.test_dict[TEST_NAME]
-        test_tm = store.time_major(test_movie)
+        test_tm = rendered["test"].tensor if rendered else store.time_major(test_movie)
         test_resp = responses_time_major(response_split.test_dict[TEST_NAME])
         t_test = test_tm.shape[0]
         per_test = chunks_per_trial(t_test, time_chunk_size, overhead, extra_frame)
@@ -289,8 +307,10 @@ def get_sridhar_dataloaders(
             response_index=test_response_index if extra_frame else None,
             test_responses_by_trial=torch.from_numpy(np.asarray(by_trial)) if by_trial is not None else None,
             name=f"{session}/{TEST_NAME}",
-            movie_file=store.file_for(test_movie, file_backed),
+            movie_file=None if rendered else store.file_for(test_movie, file_backed),
             movie_map=stimulus_map_of(test_movie),
+            rendered=rendered.get("test"),
+            checks=response_writes.get(session, ()),
         )
         loaders[TEST_NAME][session] = make_movie_dataloader(
             test_ds,

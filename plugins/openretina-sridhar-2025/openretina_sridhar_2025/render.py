@@ -203,18 +203,32 @@ class FramePlan:
         image values / 255, or, for a uint8 ``out``, the uint8 image values themselves (the compact store; the
         batches divide by 255 as this does). Per block, one strided-window gather of the block's images (the
         shared ``window_frames``), then one conversion into ``out``."""
+        return self._render(slice(start, stop), stop - start, out, progress)
+
+    def render_rows(self, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Frames ``rows`` (any frame numbers, in any order: e.g. a batch's chunks) into ``out``, as ``render``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._render(rows, len(rows), out, None)
+
+    def _render(
+        self,
+        lines: slice | np.ndarray,
+        count: int,
+        out: np.ndarray,
+        progress: Callable[[int], object] | None,
+    ) -> np.ndarray:
         height, width = self.shape
         raw = out.dtype == np.uint8
-        target_all = torch.from_numpy(out).reshape(stop - start, height, width)
+        target_all = torch.from_numpy(out).reshape(count, height, width)
         step = (self.geometry.subsample, self.geometry.subsample)
         max_frames = max(1, _BLOCK_BYTES // (4 * height * width))
-        image = self.image[start:stop]
+        image, mirrored = self.image[lines], self.mirrored[lines]
+        row, col = self.row[lines], self.col[lines]
         for b0, b1 in image_blocks(image, max_frames, _MAX_BLOCK_IMAGES):
             used, local = np.unique(image[b0:b1], return_inverse=True)
             stack = self.bank.stack(used).to(self.device)  # (2G, y, x)
-            lo, hi = start + b0, start + b1
-            slot = local.reshape(-1) + len(used) * self.mirrored[lo:hi]
-            frames = window_frames(stack, slot, self.row[lo:hi], self.col[lo:hi], self.shape, step)
+            slot = local.reshape(-1) + len(used) * mirrored[b0:b1]
+            frames = window_frames(stack, slot, row[b0:b1], col[b0:b1], self.shape, step)
             if raw and frames.dtype != torch.uint8:
                 raise BadDataError(
                     f"{self.bank.paths[int(used[0])].parent}: uint8 frames asked of non-uint8 images"

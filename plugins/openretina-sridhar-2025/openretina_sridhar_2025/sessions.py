@@ -11,6 +11,7 @@ import torch
 from openretina_core import BadDataError
 from openretina_core.data import MoviesTrainTestSplit, ResponsesTrainTestSplit
 from openretina_sridhar_2025.constants import DATASET_ID, NATURAL_MOVIE, TEST_NAME, WN_FILE
+from openretina_sridhar_2025.entries import RenderedMovie, prepared_movies
 from openretina_sridhar_2025.layout import SessionFiles
 from openretina_sridhar_2025.render import Geometry
 from openretina_sridhar_2025.responses import SessionResponses
@@ -18,8 +19,7 @@ from openretina_sridhar_2025.stimuli import (
     movie_sources_natural,
     movie_sources_white_noise,
     natural_movie_params,
-    natural_movie_streams,
-    prepared_movies,
+    natural_movie_plans,
     render_session_movies,
     white_noise_movies,
     white_noise_params,
@@ -37,9 +37,12 @@ def session_movies(
     use_store: bool,
     opened: dict[str, dict[str, np.ndarray]],
     store_dtype: str = "published",
+    writes: dict[int, dict[str, RenderedMovie]] | None = None,
 ) -> dict[str, np.ndarray]:
     """The session's time-major movies of exactly its kept trials (mapped from the store when prepared;
-    natural-movie frames of uint8 images stored as uint8 with ``store_dtype="published"``)."""
+    natural-movie frames of uint8 images stored as uint8 with ``store_dtype="published"``). With ``writes``,
+    a natural movie not prepared yet is served rendered per batch while its entry is written in a thread
+    (recorded in ``writes``, see ``entries.prepared_movies``)."""
     trials, fpt = responses.trials, responses.frames_per_trial
     if files.stim_type == NATURAL_MOVIE:
         assert files.fixations is not None and files.images is not None
@@ -72,9 +75,10 @@ def session_movies(
             ),
             use_store=use_store,
             opened=opened,
-            streams=lambda: natural_movie_streams(
+            plans=lambda: natural_movie_plans(
                 fixation_path, image_dir, geometry, compact=store_dtype == "published", **options
             ),
+            writes=writes,
         )
     assert files.wn_train is not None and files.wn_test is not None
     train_dir, test_dir = files.wn_train, files.wn_test

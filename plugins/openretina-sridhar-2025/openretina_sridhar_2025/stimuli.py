@@ -12,6 +12,7 @@ fixation file; white-noise sessions 01 and 02 an ensemble), and one mapped array
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -22,11 +23,9 @@ import numpy as np
 import torch
 
 from openretina_core import BadDataError
-from openretina_core.data import StimulusMap, StreamedFrames, as_compact, load_npy
+from openretina_core.data import StimulusMap, StreamedFrames, load_npy
 from openretina_sridhar_2025.constants import (
-    DATASET_ID,
     IMAGE_MARK,
-    MOVIE_FORMAT_VERSION,
     RETINA_CROP,
     WN_FILE,
     WN_TRIAL_DIR,
@@ -37,7 +36,7 @@ from openretina_sridhar_2025.render import FramePlan, Geometry, ImageBank, image
 logger = logging.getLogger(__name__)
 
 _WN_BLOCK_BYTES = 32 << 20  # float32 frames converted at once
-_RENDER_ROWS = 4096  # natural-movie frames rendered per call into an in-memory movie
+RENDER_ROWS = 4096  # natural-movie frames rendered per call into an in-memory movie
 
 Allocate = Callable[[str, tuple[int, ...]], np.ndarray]
 # The float32 values of natural-movie frames stored as their uint8 image values: (raw - 0) / 255, computed as
@@ -45,7 +44,7 @@ Allocate = Callable[[str, tuple[int, ...]], np.ndarray]
 IMAGE_MAP = StimulusMap(0.0, 255.0)
 
 
-def _new_arrays(name: str, shape: tuple[int, ...]) -> np.ndarray:
+def new_arrays(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.empty(shape, dtype=np.float32)
 
 
@@ -58,6 +57,59 @@ def _bar(total: int, desc: str) -> Any:
 
 
 # -- natural movie -------------------------------------------------------------------------------------------
+def natural_movie_plans(
+    fixation_path: Path,
+    image_dir: Path,
+    geometry: Geometry,
+    *,
+    trials: Sequence[int],
+    n_trials: int,
+    frames_per_trial: int,
+    test_frames: int,
+    device: torch.device | None = None,
+    compact: bool = False,
+) -> tuple[dict[str, FramePlan], np.dtype]:
+    """``{"test": plan, "train": plan}`` (every line checked) and the frames' dtype: uint8 with ``compact`` and
+    uint8 images, else float32."""
+    fixations = read_fixations(fixation_path)
+    test_lines, train_lines = trial_lines(fixations, trials, frames_per_trial, test_frames, n_trials)
+    bank = ImageBank(image_files(image_dir, IMAGE_MARK), geometry.image_shape)
+    dtype = np.dtype(np.uint8 if compact and bank.all_uint8() else np.float32)
+    plans = {
+        name: FramePlan(bank, fixations, lines, geometry, device)
+        for name, lines in (("test", test_lines), ("train", train_lines))
+    }
+    return plans, dtype
+
+
+def plans_with_own_images(plans: dict[str, FramePlan]) -> dict[str, FramePlan]:
+    """The same plans reading a new image bank (for another thread: a bank's cache is not shared)."""
+    banks: dict[int, ImageBank] = {}
+    copies = {}
+    for name, plan in plans.items():
+        bank = banks.setdefault(
+            id(plan.bank), ImageBank(plan.bank.paths, plan.bank.shape, plan.bank.cache_bytes)
+        )
+        copies[name] = copy.copy(plan)
+        copies[name].bank = bank
+    return copies
+
+
+def plan_streams(plans: dict[str, FramePlan], dtype: Any, label: str) -> dict[str, StreamedFrames]:
+    """The plans as streams rendered when read, with a progress bar each."""
+    streams = {}
+    for name, plan in plans.items():
+        bar = _bar(len(plan), f"rendering {label}: {name}")
+
+        def render(start: int, stop: int, out: np.ndarray, plan: FramePlan = plan, bar: Any = bar) -> None:
+            plan.render(start, stop, out, bar.update)
+            if stop == len(plan):
+                bar.close()
+
+        streams[name] = StreamedFrames((len(plan), 1, *plan.shape), dtype, render)
+    return streams
+
+
 def natural_movie_streams(
     fixation_path: Path,
     image_dir: Path,
@@ -73,26 +125,18 @@ def natural_movie_streams(
     """``{"test": (test_frames, 1, H, W), "train": (len(trials) * frames_per_trial, 1, H, W)}``, as streams
     rendered when read (every line checked first, before anything is rendered or written): float32 image / 255,
     or with ``compact`` and uint8 images the uint8 image values (``IMAGE_MAP`` gives their float32 values)."""
-    fixations = read_fixations(fixation_path)
-    test_lines, train_lines = trial_lines(fixations, trials, frames_per_trial, test_frames, n_trials)
-    bank = ImageBank(image_files(image_dir, IMAGE_MARK), geometry.image_shape)
-    dtype = np.uint8 if compact and bank.all_uint8() else np.float32
-    plans = {
-        name: FramePlan(bank, fixations, lines, geometry, device)
-        for name, lines in (("test", test_lines), ("train", train_lines))
-    }
-    height, width = geometry.output_shape
-    streams = {}
-    for name, plan in plans.items():
-        bar = _bar(len(plan), f"rendering {fixation_path.stem}: {name}")
-
-        def render(start: int, stop: int, out: np.ndarray, plan: FramePlan = plan, bar: Any = bar) -> None:
-            plan.render(start, stop, out, bar.update)
-            if stop == len(plan):
-                bar.close()
-
-        streams[name] = StreamedFrames((len(plan), 1, height, width), dtype, render)
-    return streams
+    plans, dtype = natural_movie_plans(
+        fixation_path,
+        image_dir,
+        geometry,
+        trials=trials,
+        n_trials=n_trials,
+        frames_per_trial=frames_per_trial,
+        test_frames=test_frames,
+        device=device,
+        compact=compact,
+    )
+    return plan_streams(plans, dtype, fixation_path.stem)
 
 
 def render_session_movies(
@@ -104,7 +148,7 @@ def render_session_movies(
     n_trials: int,
     frames_per_trial: int,
     test_frames: int,
-    allocate: Allocate = _new_arrays,
+    allocate: Allocate = new_arrays,
     device: torch.device | None = None,
 ) -> dict[str, np.ndarray]:
     """The same movies rendered whole into the arrays ``allocate`` gives (new in-memory arrays by default)."""
@@ -119,7 +163,7 @@ def render_session_movies(
         device=device,
     )
     return {
-        name: stream.read_all(allocate(name, stream.shape), _RENDER_ROWS) for name, stream in streams.items()
+        name: stream.read_all(allocate(name, stream.shape), RENDER_ROWS) for name, stream in streams.items()
     }
 
 
@@ -244,7 +288,7 @@ def white_noise_movies(
     crop: Sequence[int] = RETINA_CROP,
     subsample: int = 1,
     cache_maxsize: int = 1,
-    allocate: Allocate = _new_arrays,
+    allocate: Allocate = new_arrays,
 ) -> dict[str, np.ndarray]:
     """``{"test": (T_test, 1, h, w), "train": (len(trials) * frames_per_trial, 1, h, w)}`` from the files."""
     files = TrialFiles(train_dir, cache_maxsize)
@@ -309,57 +353,7 @@ def white_noise_params(
     }
 
 
-# -- the prepared entry --------------------------------------------------------------------------------------
-def prepared_movies(
-    name: str,
-    params: dict[str, Any],
-    sources: Sequence[Path],
-    make: Callable[[Allocate], dict[str, np.ndarray]],
-    *,
-    use_store: bool,
-    opened: dict[str, dict[str, np.ndarray]],
-    streams: Callable[[], dict[str, StreamedFrames]] | None = None,
-) -> dict[str, np.ndarray]:
-    """The movies ``make`` builds: mapped from the store entry for ``params`` and ``sources`` when it exists,
-    else built straight into a new entry's files (with ``streams``: written through the files from the
-    streams, a bounded chunk at a time, so no page of the new entry is mapped while it is written). ``opened``
-    holds what this load has mapped already, so sessions with the same files and options share one array."""
-    import json
-
-    token = json.dumps({"name": name, **params}, sort_keys=True, default=str)
-    if token in opened:
-        return opened[token]
-    if not use_store:
-        movies = make(_new_arrays)
-    else:
-        from openretina_core.store import prepare_entry
-
-        def build(writer: Any) -> None:
-            if streams is None:
-                make(lambda array, shape: writer.allocate(array, shape, np.float32))
-                return
-            maps = {}
-            for array, stream in streams().items():
-                try:
-                    writer.put(array, stream, stream.dtype)
-                finally:
-                    stream.close()
-                if stream.dtype == np.uint8:
-                    maps[array] = IMAGE_MAP.to_json()
-            writer.user_meta["maps"] = maps
-
-        entry = prepare_entry(
-            DATASET_ID, name, params=params, sources=list(sources), build=build, version=MOVIE_FORMAT_VERSION
-        )
-        maps = entry.meta.get("user", {}).get("maps", {})
-        movies = {
-            name: as_compact(entry[name], StimulusMap.from_json(maps[name])) if name in maps else entry[name]
-            for name in ("test", "train")
-        }
-    opened[token] = movies
-    return movies
-
-
+# -- the sources of an entry ---------------------------------------------------------------------------------
 def movie_sources_natural(fixation_path: Path, image_dir: Path) -> list[Path]:
     return [fixation_path, *image_files(image_dir, IMAGE_MARK)]
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from openretina_sridhar_2025 import wait_for_store_writes
 from openretina_sridhar_2025.constants import FIXATION_FILES
 from openretina_sridhar_2025.sample import write_sample
 
@@ -30,6 +31,7 @@ def test_compact_float32_and_in_memory_batches_are_identical(tmp_path: Path, mon
     compact = orc.get_dataloaders("sridhar_2025", data_dir=sample.data_dir, **options)
     wide = orc.get_dataloaders("sridhar_2025", data_dir=sample.data_dir, store_dtype="float32", **options)
     memory = orc.get_dataloaders("sridhar_2025", data_dir=sample.data_dir, prepared=False, **options)
+    wait_for_store_writes()  # cold loads write their entries in threads
     movies = [u for u in list_entries("sridhar_2025") if u.session.startswith("movie-")]
     assert len(movies) == 2, "published and float32 are two entries"
     stored = sorted(
@@ -54,12 +56,12 @@ def test_compact_float32_and_in_memory_batches_are_identical(tmp_path: Path, mon
 
 def test_the_compact_entry_is_the_uint8_image_values(tmp_path: Path, monkeypatch) -> None:
     """Mapped back, the entry is a CompactArray whose decoded values are the float32 frames."""
+    from openretina_sridhar_2025.entries import prepared_movies
     from openretina_sridhar_2025.render import Geometry
     from openretina_sridhar_2025.stimuli import (
         movie_sources_natural,
         natural_movie_params,
         natural_movie_streams,
-        prepared_movies,
         render_session_movies,
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openretina_sridhar_2025 import wait_for_store_writes
 from openretina_sridhar_2025.constants import FIXATION_FILES, RESPONSE_FILES, WN_TEST_DIRS, WN_TRAIN_DIRS
 from openretina_sridhar_2025.sample import (
     write_fixation_file,
@@ -172,6 +173,7 @@ def test_the_store_is_reused_and_invalidated(tmp_path: Path, monkeypatch) -> Non
         return found
 
     first = orc.get_dataloaders("sridhar_2025", data_dir=root, **options)
+    wait_for_store_writes()  # a cold load writes its entries in threads
     before = entries()
     assert set(before) == {"movie-complete_fixations_seed_2022and2023_s4_fixed", "natural_movie-01-responses"}
     again = orc.get_dataloaders("sridhar_2025", data_dir=root, **options)
@@ -180,6 +182,7 @@ def test_the_store_is_reused_and_invalidated(tmp_path: Path, monkeypatch) -> Non
         next(iter(again["test"]["01"]))[0].numpy(), next(iter(first["test"]["01"]))[0].numpy()
     )
     orc.get_dataloaders("sridhar_2025", data_dir=root, flip_imgs=True, **options)
+    wait_for_store_writes()
     movie = "movie-complete_fixations_seed_2022and2023_s4_fixed"
     flipped = entries()[movie] - before[movie]
     assert len(flipped) == 1, "another option is another entry"
@@ -187,6 +190,7 @@ def test_the_store_is_reused_and_invalidated(tmp_path: Path, monkeypatch) -> Non
     stamp = fixation.stat().st_mtime_ns
     os.utime(fixation, ns=(stamp + 10**9, stamp + 10**9))
     orc.get_dataloaders("sridhar_2025", data_dir=root, **options)
+    wait_for_store_writes()
     after = entries()[movie]
     assert len(after) == 2 and flipped <= after and not before[movie] & after, (
         "the changed file's entry is replaced"
@@ -194,6 +198,7 @@ def test_the_store_is_reused_and_invalidated(tmp_path: Path, monkeypatch) -> Non
     pickle = root / "natural_movie" / RESPONSE_FILES["natural_movie"]["01"]
     os.utime(pickle, ns=(stamp + 2 * 10**9, stamp + 2 * 10**9))
     orc.get_dataloaders("sridhar_2025", data_dir=root, **options)
+    wait_for_store_writes()
     assert entries()["natural_movie-01-responses"] != before["natural_movie-01-responses"]
     count = len(list_entries("sridhar_2025"))
     orc.get_dataloaders("sridhar_2025", data_dir=root, prepared=False, stimulus_seed=2022, **options)
