@@ -182,3 +182,20 @@ def test_a_process_killed_while_writing_leaves_nothing_served(sample, tmp_path: 
     mapped = get_sridhar_dataloaders(**sample)
     for (x, _), (x2, _) in zip(batches, _epoch(mapped["train"]["01"])):
         np.testing.assert_array_equal(x, x2)
+
+
+def test_file_reads_take_over_once_the_entry_is_committed(sample, monkeypatch):
+    release = _held_writes(monkeypatch)
+    cold = get_sridhar_dataloaders(movie_reads="file", **sample)
+    dataset = cold["train"]["01"].dataset
+    first = _epoch(cold["train"]["01"])
+    release.set()
+    wait_for_store_writes()
+    second = _epoch(cold["train"]["01"])  # the next pass reads the committed entry's file
+    assert dataset.rendered is None and dataset._movie_chunks.reads_file
+    mapped = get_sridhar_dataloaders(movie_reads="file", **sample)
+    for ours, theirs in ((first, _epoch(mapped["train"]["01"])), (second, _epoch(mapped["train"]["01"]))):
+        assert len(ours) == len(theirs)
+        for (x, y), (x2, y2) in zip(ours, theirs):
+            np.testing.assert_array_equal(x, x2)
+            np.testing.assert_array_equal(y, y2)
