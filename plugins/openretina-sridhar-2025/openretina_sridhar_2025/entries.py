@@ -1,5 +1,6 @@
-"""The movies' prepared-store entries: mapped when they exist, else built (natural movies: in memory, and the
-entry written in a thread, see ``background.py``; otherwise straight into the entry's files)."""
+"""The movies' prepared-store entries: mapped when they exist, else built (natural movies: served rendered per
+batch while the entry is written in a thread, see ``background.py``; otherwise written first, through the
+entry's files)."""
 
 from __future__ import annotations
 
