@@ -109,9 +109,8 @@ class OverheadMovieDataset(MovieDataset):
         **kwargs: Any,
     ):
         self.rendered = rendered
-        self.checks = tuple(
-            checks
-        )  # other background writes (the responses' entry): failures raised per batch
+        # Other background writes (the responses' entry): their failures are raised from every batch.
+        self.checks = tuple(checks)
         super().__init__(movie, responses, int(chunk) + int(overhead), **kwargs)
         self.overhead = int(overhead)
         self.target_chunk = int(chunk)

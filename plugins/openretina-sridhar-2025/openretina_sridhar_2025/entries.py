@@ -48,7 +48,7 @@ def _entry_movies(entry: Any) -> dict[str, np.ndarray]:
     }
 
 
-def _in_memory(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _compact_views(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         name: as_compact(array, IMAGE_MAP) if array.dtype == np.uint8 else array
         for name, array in arrays.items()
@@ -149,7 +149,7 @@ def _served_while_written(
     rendered = {
         array: RenderedMovie(array, plan, placeholders[array], background) for array, plan in plans.items()
     }
-    return _in_memory(placeholders), rendered
+    return _compact_views(placeholders), rendered
 
 
 class RenderedMovie:
