@@ -8,7 +8,7 @@ come from: the reference's dataset page (openretina docs, "Goldin et al., 2022":
 float32 uncompressed is assumed (``--dtype`` writes another one). Then, each in a fresh subprocess:
 
 * loading (``--repeat`` times, median reported): seconds from the call of ``get_goldin_dataloaders`` to the
-  first train batch, the import baseline RSS and the peak RSS (``getrusage`` maxrss);
+  first train batch, the import baseline RSS and the peak RSS (``VmHWM`` of /proc/self/status: the peak of this process's own memory map; ``getrusage`` maxrss would include the parent's peak, which Linux carries across fork and exec);
 * throughput: epochs of single-image train batches (batch 16, one session) through ``LongCycler``, against a
   plain ``torch.index_select`` of the same number of images and response rows into preallocated buffers
   (single, and alternating between two buffers, as a loop that holds one batch while the next is made).
@@ -72,7 +72,6 @@ def rss_bytes() -> int:
 
 def child_load(data_dir: str) -> dict[str, Any]:
     """Fresh interpreter: import, then load and fetch the first batch."""
-    import resource
 
     import h5py  # noqa: F401
     import torch  # noqa: F401
@@ -92,7 +91,14 @@ def child_load(data_dir: str) -> dict[str, Any]:
         "batch_inputs": list(inputs.shape),
         "batch_targets": list(targets.shape),
         "import_baseline_rss_bytes": baseline,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": int(
+            next(
+                line
+                for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM")
+            ).split()[1]
+        )
+        * 1024,
         "movie_copies_made": loaders.data_info["movie_copies_made"],
     }
 

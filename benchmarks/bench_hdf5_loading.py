@@ -7,7 +7,7 @@ stimulus data), each session ``session_<k>.h5`` with ``responses_<name>`` of 32-
 subprocesses (``--repeat`` times, median reported): seconds from the ``get_dataloaders`` call to the first train
 batch, the import baseline RSS (after importing torch, h5py, openretina_core and the plugin's loader modules and
 discovering the plugins) and the peak RSS
-(``getrusage`` maxrss), and checks that every session's train loader gathers from one shared movie tensor.
+(``VmHWM`` of /proc/self/status: the peak of this process's own memory map; ``getrusage`` maxrss would include the parent's peak, which Linux carries across fork and exec), and checks that every session's train loader gathers from one shared movie tensor.
 
 Targets (issue 14): first batch <= 1 s; peak RSS <= import baseline + 1 GiB. The reference (openretina 1.1.1's
 ``h5_dataset_reader`` + ``multiple_movies_dataloaders``) makes one float copy of every stimulus per session;
@@ -101,7 +101,6 @@ def rss_bytes() -> int:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh interpreter: import, then build the loaders and fetch the first train batch."""
-    import resource
 
     import h5py  # noqa: F401
     import torch  # noqa: F401
@@ -134,7 +133,16 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     first_session = sorted(loaders["train"])[0]
     inputs, targets = next(iter(loaders["train"][first_session]))
     first_batch = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    peak = (
+        int(
+            next(
+                line
+                for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM")
+            ).split()[1]
+        )
+        * 1024
+    )  # kB on Linux
     result: dict[str, Any] = {
         "loader": "openretina 1.1.1" if spec["reference"] else "openretina_hdf5",
         "sessions": len(loaders["train"]),

@@ -12,7 +12,7 @@ Then, in fresh subprocesses (``--repeat`` times each, median and min reported), 
 
 * 18x16: seconds from calling ``get_all_responses`` + ``get_all_movies`` + ``natmov_dataloaders_v2`` (the
   published 15 validation clips, batch 64) to the first train batch, and the peak RSS above the import
-  baseline (``getrusage`` maxrss after importing torch, h5py, openretina_core and the plugin);
+  baseline (``VmHWM`` after importing torch, h5py, openretina_core and the plugin);
 * 72x64: the same, to show that the high-resolution loaders build within 2 GiB above the baseline.
 
 Targets (issue 6): first batch <= 2 s, <= 1 GiB above the import baseline (18x16); 72x64 within 2 GiB.
@@ -52,7 +52,7 @@ from openretina_hoefling_2024.responses import get_all_responses
 from openretina_hoefling_2024.stimuli import get_all_movies
 
 data_dir, resolution = sys.argv[1], sys.argv[2]
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+baseline = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
 start = time.perf_counter()
 responses = get_all_responses(data_dir=data_dir)
 t_responses = time.perf_counter()
@@ -65,7 +65,7 @@ t_loaders = time.perf_counter()
 first = sorted(loaders["train"])[0]
 inputs, targets = next(iter(loaders["train"][first]))
 end = time.perf_counter()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
 print(json.dumps({
     "seconds_to_first_batch": end - start,
     "seconds_responses": t_responses - start,

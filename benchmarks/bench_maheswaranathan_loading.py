@@ -6,7 +6,7 @@ the page cache by reading it once, then measures in fresh subprocesses:
 
 * one session (``--repeat`` times, median reported): seconds from the call of
   ``get_maheswaranathan_dataloaders`` to the first train batch, the import baseline RSS (after importing
-  torch, h5py, openretina_core and the plugin) and the peak RSS (``getrusage`` maxrss);
+  torch, h5py, openretina_core and the plugin) and the peak RSS (``VmHWM`` of /proc/self/status: the peak of this process's own memory map; ``getrusage`` maxrss would include the parent's peak, which Linux carries across fork and exec);
 * all sessions: the same, showing that the three published sessions load together on this machine.
 
 Targets (issue 3): first batch <= 4 s with a warm page cache; peak RSS <= baseline + 1.3 x the float32 data.
@@ -85,7 +85,6 @@ def rss_bytes() -> int:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh interpreter: import, then load and fetch the first batch."""
-    import resource
 
     import h5py  # noqa: F401
     import torch  # noqa: F401
@@ -102,7 +101,16 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     first_session = sorted(loaders["train"])[0]
     inputs, targets = next(iter(loaders["train"][first_session]))
     first_batch = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    peak = (
+        int(
+            next(
+                line
+                for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM")
+            ).split()[1]
+        )
+        * 1024
+    )  # kB on Linux
     movies = sum(ds.movie.numel() * 4 for ds in (loaders["train"][s].dataset for s in loaders["train"]))
     return {
         "sessions": sorted(loaders["train"]),

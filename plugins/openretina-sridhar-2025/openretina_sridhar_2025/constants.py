@@ -127,5 +127,7 @@ EXCLUDED_CELLS: dict[str, dict[str, tuple[int, ...]]] = {
 }
 
 # Bump when a prepared entry's content or layout changes: old entries are then never read.
-MOVIE_FORMAT_VERSION = 2  # 2: natural-movie frames of uint8 images stored as uint8 (store_dtype)
+# 2: natural-movie frames of uint8 images stored as uint8 (store_dtype); 3: entries written before the core's
+# fix of streamed chunks (df8d253) recorded a wrong sha256 from their third chunk on, so they are made again
+MOVIE_FORMAT_VERSION = 3
 RESPONSE_FORMAT_VERSION = 1
