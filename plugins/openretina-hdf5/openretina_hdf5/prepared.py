@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,9 +205,7 @@ def _stored(
                 _copy_raw(source, part)
                 writer.filled("movie", offset + source.n_frames)
             else:  # each block hashed by the writer while the next one is copied
-                copy_source(
-                    source, part, *norm, done=lambda frames, at=offset: writer.filled("movie", at + frames)
-                )
+                copy_source(source, part, *norm, done=_filled(writer, offset))
             offset += source.n_frames
         if compact:
             writer.user_meta["map"] = StimulusMap(norm[0], norm[1]).to_json()
@@ -226,6 +224,15 @@ def _stored(
     movie = np.moveaxis(entry["movie"], 0, 1)  # (C, T, H, W) view of the time-major file
     stimulus_map = entry.user_meta.get("map")
     return as_compact(movie, StimulusMap.from_json(stimulus_map)) if stimulus_map else movie
+
+
+def _filled(writer: EntryWriter, offset: int) -> Callable[[int], None]:
+    """``done(frames)`` for a source copied to rows from ``offset``: those rows of the entry's movie are final."""
+
+    def done(frames: int) -> None:
+        writer.filled("movie", offset + frames)
+
+    return done
 
 
 class PreparedMovieBuilder(MovieBuilder):
