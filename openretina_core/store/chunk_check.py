@@ -67,12 +67,7 @@ class ChunkCheck:
     def add_now(self, chunk: np.ndarray, member: int | None, meanwhile: Callable[[], object]) -> None:
         """Check ``chunk`` while ``meanwhile()`` runs, and return only once both are done (the chunk may
         change afterwards)."""
-        if self._first is not None:
-            self._check(*self._first)
-            self._first = None
-        for future in self._pending:
-            future.result()
-        self._pending.clear()
+        self._drain()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-check")
         checking = self._pool.submit(self._check, chunk, member)
@@ -81,13 +76,17 @@ class ChunkCheck:
         finally:
             checking.result()
 
-    def finish(self) -> str:
+    def _drain(self) -> None:
+        """Check every chunk added so far (held or in the thread) before returning."""
         if self._first is not None:
             self._check(*self._first)
             self._first = None
         for future in self._pending:
             future.result()
         self._pending.clear()
+
+    def finish(self) -> str:
+        self._drain()
         return self.digest.hexdigest()
 
     def close(self) -> None:
