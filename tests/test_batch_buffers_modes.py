@@ -7,7 +7,7 @@ import torch
 from cycler_fixtures import build, first_frames
 
 from openretina_core import LongCycler
-from openretina_core.data.gather import BATCH_BUFFERS
+from openretina_core.data.batch_buffers import BATCH_BUFFERS
 
 
 def test_the_same_batches_in_inference_mode_and_in_training(monkeypatch) -> None:

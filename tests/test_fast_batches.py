@@ -186,7 +186,7 @@ def test_planned_batches_equal_one_call_batches(chunk, batch_size, seed, pass_ga
 def test_many_sessions_reuse_a_few_buffers() -> None:
     """A LongCycler keeps one pass in flight per session: nothing in a suspended pass may hold its last
     batch, and window blocks and row gathers share buffers, or the pool would make new buffers every step."""
-    from openretina_core.data.gather import BATCH_BUFFERS
+    from openretina_core.data.batch_buffers import BATCH_BUFFERS
 
     frames = 96
     movie = torch.arange(frames * 4, dtype=torch.float32).reshape(frames, 1, 2, 2)

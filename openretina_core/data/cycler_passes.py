@@ -26,6 +26,10 @@ from torch.utils.data import (
 # A session's p-th pass in cycler epoch e runs its sampler at epoch e * PASS_STRIDE + p.
 PASS_STRIDE = 1 << 20
 
+# A round-robin over more sessions than this copies every batch on its own: each suspended pass of grouped
+# copies holds a group buffer, and the shared batch buffer pool keeps eight.
+GROUPED_PASSES_MAX = 3
+
 
 def unwrap(loader: Any) -> tuple[Any, torch.device | None]:
     """The torch loader inside a ``DeviceDataLoader`` and its device (``None`` for a plain loader)."""
@@ -44,7 +48,7 @@ def fetch(loader: DataLoader, indices: list[int]) -> Any:
     return loader.collate_fn(samples) if loader.collate_fn is not None else samples
 
 
-def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
+def iter_batches(loader: Any, skip: int = 0, grouped: bool = True) -> Iterator[Any]:
     """Iterate a loader, leaving out its first ``skip`` batches (a resumed pass). For this package's own
     in-process movie loaders, fetch straight from the batch sampler and the dataset's batched
     ``__getitems__``: the same batches in the same order as iterating the DataLoader, without its per-batch
@@ -53,7 +57,11 @@ def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
 
     Skipped batches are not fetched where the loader has a batch sampler over a map-style dataset and no
     random generator (only their indices are drawn, so the sampler advances exactly as in the full pass);
-    other loaders (iterable datasets, seeded shuffling) are iterated and the skipped batches dropped."""
+    other loaders (iterable datasets, seeded shuffling) are iterated and the skipped batches dropped.
+
+    ``grouped``: this package's loaders may copy small batches a few at a time (``ChunkGatherer.fetch_groups``),
+    so a suspended pass holds one group's buffer; a caller that keeps many passes suspended at once passes
+    False (see ``GROUPED_PASSES_MAX``)."""
     from openretina_core.data.device import move_batch, moves_nothing
     from openretina_core.data.movie_dataset import MovieDataset, passthrough_collate
     from openretina_core.data.sampler import MovieSampler
@@ -78,7 +86,10 @@ def iter_batches(loader: Any, skip: int = 0) -> Iterator[Any]:
             # The whole pass's starts at once: the dataset plans every batch's index work in one step.
             size = batch_sampler.batch_size
             starts = batch_sampler.sampler.next_epoch_starts().numpy()[skip * size :]
-            batches = dataset.iter_batches(starts, size, batch_sampler.drop_last)
+            if grouped:
+                batches = dataset.iter_batches(starts, size, batch_sampler.drop_last)
+            else:  # (only then: a subclass that overrides iter_batches need not know the option)
+                batches = dataset.iter_batches(starts, size, batch_sampler.drop_last, grouped=False)
             if (
                 device is not None
                 and decode is None

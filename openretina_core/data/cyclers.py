@@ -17,7 +17,10 @@ per-loader passes live in ``cycler_passes.py``.
 from __future__ import annotations
 
 import collections
+import functools
+import itertools
 import logging
+import operator
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, cast
@@ -27,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from openretina_core.data.cycler_passes import (
     END,
+    GROUPED_PASSES_MAX,
     PASS_STRIDE,
     all_reduce_max,
     cycle,
@@ -115,7 +119,7 @@ class LongCycler(_Cycler[BatchT]):
 
     def session_order(self, epoch: int) -> list[str]:
         keys = sorted(self.loaders)
-        if self.shuffle:
+        if self.shuffle and len(keys) > 1:  # (one session: the permutation of one is the only one)
             generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
             keys = [keys[i] for i in torch.randperm(len(keys), generator=generator).tolist()]
         return keys
@@ -175,7 +179,7 @@ class LongCycler(_Cycler[BatchT]):
                 collections.deque(iter_batches(loader, skip=len(loader)), maxlen=0)
         progress.generators[key] = capture_generators(loader, pass_index)
         set_sampler_epoch(loader, epoch * PASS_STRIDE + pass_index)
-        return iter_batches(loader, skip=skip)
+        return iter_batches(loader, skip=skip, grouped=len(self.loaders) <= GROUPED_PASSES_MAX)
 
     def _iterate_loaders(
         self,
@@ -199,7 +203,8 @@ class LongCycler(_Cycler[BatchT]):
                 passes[key], skip = divmod(counts[key], length) if length else (0, 0)
                 iterators[key] = self._open_pass(key, epoch, passes[key], skip, point, progress)
             consumed, sessions = progress.consumed, len(order)
-            for step in range(start, total):
+            yield from _round_robin(order, iterators, start, total, progress)
+            for step in range(progress.step, total):  # a pass ran out: it restarts from here on
                 key = order[step % sessions] if sessions > 1 else order[0]
                 batch = next(iterators[key], END)
                 if batch is END:
@@ -243,6 +248,29 @@ class LongCycler(_Cycler[BatchT]):
                 yield key, item
             elif (step - start) % n_workers == worker:
                 yield key, fetch(inner[key], list(cast(Iterable[int], item)))
+
+
+def _round_robin(
+    order: list[str], iterators: Mapping[str, Iterator[Any]], start: int, total: int, progress: Progress
+) -> Iterator[tuple[str, Any]]:
+    """Steps ``start`` to ``total`` of a round-robin over the sessions' open passes, each pair counted into
+    ``progress`` before it is handed out, until the end or until a pass runs out (the caller restarts it).
+    Made of C iterators only: a one-image batch costs ~50 us, and a Python step per pair (next, count,
+    yield) cost ~4 us of it."""
+    offset = start % len(order)
+
+    def rotated(items: list[Any]) -> Iterator[Any]:  # items[offset], items[offset + 1], ... round and round
+        return itertools.islice(itertools.cycle(items), offset, None)
+
+    passes = rotated([iterators[key] for key in order])
+    batches = itertools.islice(map(next, passes), total - start)  # ends early where a pass runs out
+    steps = map(functools.partial(setattr, progress, "step"), itertools.count(start + 1))
+    counters = [itertools.count(progress.consumed[key] + 1) for key in order]
+    counted = map(
+        operator.setitem, itertools.repeat(progress.consumed), rotated(order), map(next, rotated(counters))
+    )
+    # zip takes a key, then a batch, and counts the pair only once it has its batch.
+    return map(operator.itemgetter(0, 1), zip(rotated(order), batches, steps, counted))
 
 
 class ShortCycler(_Cycler[BatchT]):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from openretina_core.data.batch_buffers import BATCH_BUFFERS
 from openretina_core.data.compact import StimulusMap
 from openretina_core.data.copy_threads import DECODE_THREADS
-from openretina_core.data.gather import BATCH_BUFFERS
 
 DECODE_BLOCK_BYTES = 4 << 20  # float32 output per block: stays in the CPU cache between subtract and divide
 

@@ -7,15 +7,15 @@ buffer once nothing references it any more.
 
 from __future__ import annotations
 
-import threading
+import itertools
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
 
+from openretina_core.data.batch_buffers import BATCH_BUFFERS, contiguous_strides, leading_view
 from openretina_core.data.copy_threads import COPY_THREADS
 from openretina_core.data.file_rows import FileRows
 
@@ -27,109 +27,34 @@ def as_index_tensor(index: Any) -> torch.Tensor | None:
     return torch.as_tensor(np.asarray(index), dtype=torch.long)
 
 
-_STORAGE_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
+def split_rows(tensor: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
+    """``tensor.split(size)`` (views of ``size`` rows, the last one shorter), made by ``unbind`` of a reshaped
+    view: about twice as fast for the few hundred views a pass of small batches needs."""
+    count = tensor.shape[0]
+    full = count // size
+    if not full:
+        return (tensor,) if count else ()
+    head = tensor if count == full * size else tensor[: full * size]
+    shape = (full, size, *tensor.shape[1:])
+    # (``view`` where it can: ``unflatten`` goes through Python code that costs ~100 us with cold caches)
+    views = (head.view(shape) if head.is_contiguous() else head.unflatten(0, (full, size))).unbind()
+    return (*views, tensor[full * size :]) if count > full * size else views
 
 
-def _storage_handle(tensor: torch.Tensor) -> int:
-    """The address of a tensor's storage; valid for as long as the tensor holds that storage."""
-    return int(tensor.untyped_storage()._cdata)
-
-
-def _unreferenced_count() -> int | None:
-    """The use count of a storage held by exactly one tensor, or None where torch does not expose counts."""
-    if _STORAGE_USE_COUNT is None:
+def _as_numpy(tensor: torch.Tensor) -> np.ndarray | None:
+    """A CPU tensor's values as a numpy array sharing its memory, or None (another device, a tensor that
+    needs grad, a dtype numpy lacks such as bfloat16)."""
+    if not tensor.is_cpu or tensor.requires_grad:
         return None
-    probe = torch.empty(1)
-    return int(_STORAGE_USE_COUNT(_storage_handle(probe)))
-
-
-_UNREFERENCED = _unreferenced_count()
-
-
-class BatchBufferPool:
-    """Reuses batch buffers that nobody references any more, so assembling a batch does not pay for fresh
-    pages (on the CPU, faulting in a new buffer costs about as much as the gather itself).
-
-    A buffer is handed out again only when its storage has no other reference (no batch, view or pending
-    copy points at it), so keeping batches is always safe: the pool then allocates new buffers. One pool is
-    shared by every dataset of the process (round-robin training holds one batch at a time). Pooling is off
-    inside DataLoader workers (their batches are handed over through shared memory) and off the CPU.
-    """
-
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self.buffers: list[torch.Tensor] = []  # oldest first; at most ``size``
-        # Per (shape, dtype, inference mode): [buffer, its storage handle, its use count when free, the views
-        # of other shapes kept with it to write through]. The pool's own reference keeps each handle valid.
-        self._by_key: dict[tuple[tuple[int, ...], torch.dtype, bool], list[list[Any]]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
-        """A free buffer of ``shape`` (a fresh view of it, so it counts as referenced at once), or None."""
-        if _STORAGE_USE_COUNT is None or not like.is_cpu:
-            return None
-        got = self.take_base(shape, like.dtype, shape, _contiguous_strides(shape))
-        return None if got is None else got[1]
-
-    def take_base(
-        self,
-        shape: tuple[int, ...],
-        dtype: torch.dtype,
-        size: tuple[int, ...],
-        stride: tuple[int, ...],
-        write: tuple[int, ...] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A free CPU buffer of ``shape`` to write into (``write``: the view of that shape, kept with the
-        buffer) and, made under the lock so that it counts as referenced at once, the batch: its view
-        ``as_strided(size, stride)``; or None. One tensor is made per batch (the batch), not also a view to
-        write through; the buffers of one shape serve every write shape (window blocks and row gathers)."""
-        if _STORAGE_USE_COUNT is None or get_worker_info() is not None:
-            return None
-        # A buffer made under torch.inference_mode() (Lightning's evaluation) is an inference tensor, which
-        # cannot be written outside it: each mode has its own buffers.
-        key = (shape, dtype, torch.is_inference_mode_enabled())
-        with self._lock:
-            candidates = self._by_key.get(key)
-            if candidates is None:
-                candidates = self._by_key[key] = []
-            for entry in candidates:
-                if _STORAGE_USE_COUNT(entry[1]) == entry[2]:
-                    return self._writable(entry, write), entry[0].as_strided(size, stride)
-            buffer = torch.empty(shape, dtype=dtype)
-            if len(self.buffers) >= self.size:
-                evicted = self.buffers.pop(0)
-                for same in self._by_key.values():
-                    same[:] = [entry for entry in same if entry[0] is not evicted]
-            self.buffers.append(buffer)
-            entry = [buffer, _storage_handle(buffer), _UNREFERENCED, {}]
-            candidates.append(entry)
-            return self._writable(entry, write), buffer.as_strided(size, stride)
-
-    @staticmethod
-    def _writable(entry: list[Any], write: tuple[int, ...] | None) -> torch.Tensor:
-        if write is None:
-            return entry[0]
-        view = entry[3].get(write)
-        if view is None:
-            view = entry[3][write] = entry[0].view(write)
-            entry[2] += 1  # the kept view holds the storage too
-        return view
-
-
-BATCH_BUFFERS = BatchBufferPool()
-
-
-def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
-    strides, step = [], 1
-    for extent in reversed(shape):
-        strides.append(step)
-        step *= max(1, extent)
-    return tuple(reversed(strides))
+    try:
+        return tensor.numpy()
+    except TypeError:
+        return None
 
 
 def permuted_layout(shape: tuple[int, ...], order: tuple[int, ...] | None) -> tuple[tuple[int, ...], ...]:
     """``(size, stride)`` of ``torch.empty(shape).permute(order)`` (``order`` None: the contiguous layout)."""
-    strides = _contiguous_strides(shape)
+    strides = contiguous_strides(shape)
     if order is None:
         return shape, strides
     return tuple(shape[d] for d in order), tuple(strides[d] for d in order)
@@ -152,6 +77,14 @@ WINDOW_MAX_ROW_BYTES = 8192
 # Targets of a whole pass up to this size are gathered in one copy when the pass starts (a one-image batch's
 # 16 x 40 responses are 2.5 KB: their copy takes 2 us, the bookkeeping of a pooled per-batch copy 4 us more).
 PASS_GATHER_MAX_BYTES = 1 << 20
+
+
+# Batches up to this size are copied several at a time (``ChunkGatherer.fetch_groups``): a copy's bookkeeping
+# (a pooled buffer, a batch tensor, a dispatch: ~3 us) is about a tenth of a one-image batch's copy. Groups of up
+# to ``GROUP_MAX_BATCHES`` batches and ``GROUP_MAX_BYTES``: two groups in flight stay within a last-level cache.
+GROUP_MAX_BATCH_BYTES = 1 << 20
+GROUP_MAX_BYTES = 3 << 20
+GROUP_MAX_BATCHES = 4
 
 
 class ChunkGatherer:
@@ -186,6 +119,8 @@ class ChunkGatherer:
         self.rest = tuple(source.shape[1:])
         self._windows: torch.Tensor | None = None
         self._pooled = source.is_cpu  # batch buffers come from BATCH_BUFFERS
+        # The source as a numpy array, for numpy's copies (a CPU tensor numpy can read: not one that needs grad).
+        self._host = _as_numpy(source)
         self._device = source.device
         # (index length, windows, order) -> (buffer shape, batch size, batch strides, bytes copied)
         self._layouts: dict[tuple[int, bool, tuple[int, ...] | None], tuple[Any, ...]] = {}
@@ -221,7 +156,8 @@ class ChunkGatherer:
         return self._index is other._index or np.array_equal(self._index, other._index)
 
     def _as_index(self, values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(self.source.device)
+        index = torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+        return index if self._pooled else index.to(self._device)  # (pooled: the source is on the CPU)
 
     def stored_rows(self, positions: np.ndarray) -> torch.Tensor:
         """Stored row of each sequence position, as an index tensor on the source's device."""
@@ -245,21 +181,21 @@ class ChunkGatherer:
             broken[:count] = ~self._runs[starts]
             whole = np.logical_not(broken.reshape(len(bounds), batch_size).any(axis=1))
         chunk = self.chunk
-        # Every batch's index is a view of one index tensor, all made in one ``split`` call (a Python slice
-        # per batch costs as much as the rest of a one-image batch's bookkeeping).
+        # Every batch's index is a view of one index tensor, all made in one call (a Python slice per batch
+        # costs as much as the rest of a one-image batch's bookkeeping).
         firsts: tuple[torch.Tensor, ...] = ()
         rows: tuple[torch.Tensor, ...] = ()
-        if whole.any():  # window starts: the stored row of each chunk's first position
-            firsts = self.stored_rows(starts).split(batch_size)
-        if not whole.all():  # stored rows of every position
-            rows = self.stored_rows((starts[:, None] + np.arange(chunk)).reshape(-1)).split(
-                batch_size * chunk
-            )
+        all_whole, none_whole = bool(whole.all()), not whole.any()
+        if not none_whole:  # window starts: the stored row of each chunk's first position
+            firsts = split_rows(self.stored_rows(starts), batch_size)
+        if not all_whole:  # stored rows of every position
+            positions = starts if chunk == 1 else (starts[:, None] + np.arange(chunk)).reshape(-1)
+            rows = split_rows(self.stored_rows(positions), batch_size * chunk)
+        if all_whole:
+            return list(zip(itertools.repeat(True), firsts))
+        if none_whole:
+            return list(zip(itertools.repeat(False), rows))
         flags = whole.tolist()
-        if all(flags):
-            return [(True, index) for index in firsts]
-        if not any(flags):
-            return [(False, index) for index in rows]
         return [(True, firsts[i]) if is_whole else (False, rows[i]) for i, is_whole in enumerate(flags)]
 
     def fetch(self, whole: bool, index: torch.Tensor, order: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -314,6 +250,78 @@ class ChunkGatherer:
 
         return map(one, steps)
 
+    def can_group(self) -> bool:
+        """Whether :meth:`fetch_groups` applies: batches copied on the CPU from the mapped tensor into pooled
+        buffers."""
+        return self._pooled and not self.reads_file and BATCH_BUFFERS.tracks_references
+
+    def group_size(self, batch_size: int) -> int:
+        """How many batches of ``batch_size`` chunks one copy should fill: as many as fit in
+        ``GROUP_MAX_BYTES`` (at most ``GROUP_MAX_BATCHES``), 1 for batches too large to gain from it."""
+        batch_bytes = batch_size * self.chunk * self._row_bytes
+        if not self.can_group() or batch_bytes > GROUP_MAX_BATCH_BYTES:
+            return 1
+        return max(1, min(GROUP_MAX_BATCHES, GROUP_MAX_BYTES // max(1, batch_bytes)))
+
+    def fetch_groups(
+        self,
+        steps: list[tuple[bool, torch.Tensor]],
+        batch_size: int,
+        group: int,
+        order: tuple[int, ...] | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """The batches of ``steps`` planned ``group`` batches at a time (``plan(starts, group * batch_size)``),
+        each as ``fetch`` would make it: one pooled buffer and one copy per group, each batch a view of it.
+        For small batches (one image a sample) a copy's bookkeeping costs as much as its bytes; a group
+        shares it out. A pass suspended between batches holds its group's buffer (its coming batches are in
+        it), so a cycler that keeps many passes suspended should not group (see ``cycler_passes``)."""
+        if not self.can_group():
+            raise RuntimeError("fetch_groups needs pooled CPU batches copied from the mapped tensor")
+        source, windows, chunk, dtype = self.source, self._windows, self.chunk, self.source.dtype
+        row = self._row_bytes // self.source.element_size()
+        shape = (group * batch_size * chunk, *self.rest)  # every group's buffer, the last one partly filled
+        batch_elements = batch_size * chunk * row
+        take = BATCH_BUFFERS.take_base
+        layouts: dict[int, tuple[int, ...]] = {}  # batch size -> the batch's size (its strides are shared)
+        _, stride = permuted_layout((batch_size, chunk, *self.rest), order)
+
+        def size_of(count: int) -> tuple[int, ...]:
+            size = layouts.get(count)
+            if size is None:
+                size = layouts[count] = permuted_layout((count, chunk, *self.rest), order)[0]
+            return size
+
+        def one(step: tuple[bool, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+            whole, index = step
+            blocks = whole and windows is not None
+            chunks = index.shape[0] if blocks else index.shape[0] // chunk
+            write = (chunks, chunk * row) if blocks else (chunks * chunk, *self.rest)
+            full, rest = divmod(chunks, batch_size)
+            got = take(shape, dtype, size_of(min(chunks, batch_size)), stride, write)
+            if (
+                got is None
+            ):  # the pool declined (it cannot tell free buffers here): a buffer of this group's own
+                buffer = torch.empty(shape, dtype=dtype)
+                got = (
+                    leading_view(buffer, write),
+                    buffer.as_strided(size_of(min(chunks, batch_size)), stride),
+                )
+            out, first = got
+            rows = windows if blocks and windows is not None else source
+            if torch.get_num_threads() <= 1:
+                torch.index_select(rows, 0, index, out=out)
+            else:
+                nbytes = chunks * chunk * self._row_bytes
+                COPY_THREADS.run(nbytes, self._device, partial(torch.index_select, rows, 0, index, out=out))
+            # The first batch (made under the pool's lock) keeps the buffer referenced while the rest are made.
+            size = size_of(batch_size)
+            views = [first] + [first.as_strided(size, stride, k * batch_elements) for k in range(1, full)]
+            if rest and full:
+                views.append(first.as_strided(size_of(rest), stride, full * batch_elements))
+            return tuple(views)
+
+        return itertools.chain.from_iterable(map(one, steps))
+
     def _unpooled(
         self,
         shape: tuple[int, ...],
@@ -338,17 +346,20 @@ class ChunkGatherer:
         (never pooled, so batches kept stay intact), split into per-batch views. For passes of a few hundred
         kilobytes (a one-image batch's targets), where a copy per batch costs more in bookkeeping than in
         bytes; see ``PASS_GATHER_MAX_BYTES``."""
-        rows = self.stored_rows((starts[:, None] + np.arange(self.chunk)).reshape(-1))
-        out = torch.empty(
-            (len(starts) * self.chunk, *self.rest), dtype=self.source.dtype, device=self._device
-        )
+        positions = starts if self.chunk == 1 else (starts[:, None] + np.arange(self.chunk)).reshape(-1)
+        shape = (len(starts), self.chunk, *self.rest)
+        if (
+            self._host is not None
+        ):  # numpy's take: once a pass, with the CPU caches cold, a torch op costs more
+            rows = self._index[positions] if self._index is not None else positions
+            return split_rows(torch.from_numpy(np.take(self._host, rows, axis=0).reshape(shape)), batch_size)
+        index = self.stored_rows(positions)
+        out = torch.empty((len(index), *self.rest), dtype=self.source.dtype, device=self._device)
         source = self.source
         COPY_THREADS.run(
-            len(starts) * self.chunk * self._row_bytes,
-            self._device,
-            lambda: torch.index_select(source, 0, rows, out=out),
+            len(index) * self._row_bytes, self._device, lambda: torch.index_select(source, 0, index, out=out)
         )
-        return out.view(len(starts), self.chunk, *self.rest).split(batch_size)
+        return split_rows(out.view(shape), batch_size)
 
     def pass_bytes(self, starts: int) -> int:
         """Bytes of the chunks of ``starts`` start positions."""

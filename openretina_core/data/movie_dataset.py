@@ -117,16 +117,29 @@ class MovieDataset(Dataset[DataPoint]):
             self._finish_inputs(self._movie_chunks.gather(start_np)), self._gather_responses(start_np)
         )
 
-    def iter_batches(self, starts: np.ndarray, batch_size: int, drop_last: bool) -> Iterator[DataPoint]:
+    def iter_batches(
+        self, starts: np.ndarray, batch_size: int, drop_last: bool, grouped: bool = True
+    ) -> Iterator[DataPoint]:
         """The batches ``__getitems__`` would return for consecutive groups of ``batch_size`` starts (as a
         DataLoader with a batch sampler forms them). The index work of all of them is done here, at once;
-        the copies happen as the returned iterator is advanced."""
+        the copies happen as the returned iterator is advanced. ``grouped``: small batches may be copied a
+        few at a time (then the iterator, suspended, holds the buffer of the batches it has copied ahead)."""
         starts = np.asarray(starts, dtype=np.int64).reshape(-1)
         if drop_last:
             starts = starts[: len(starts) // batch_size * batch_size]
         if len(starts) and (starts.min() < 0 or starts.max() >= len(self)):
             raise IndexError(f"start positions must lie in [0, {len(self)})")
-        movie_steps = self._movie_chunks.plan(starts, batch_size)
+        movie, responses = self._movie_chunks, self._response_chunks
+        group = movie.group_size(batch_size) if grouped else 1
+        if (
+            group > 1
+            and len(starts) > batch_size
+            and not self._responses_neuron_major()
+            and not self._inputs_finished_apart()
+            and responses.pass_bytes(len(starts)) <= PASS_GATHER_MAX_BYTES
+        ):
+            return self._grouped_batches(movie.plan(starts, batch_size * group), starts, batch_size, group)
+        movie_steps = movie.plan(starts, batch_size)
         neuron_major = self._responses_neuron_major()
         response_steps = (
             None
@@ -136,6 +149,14 @@ class MovieDataset(Dataset[DataPoint]):
             else self._response_chunks.plan(starts, batch_size)
         )
         return self._planned_batches(movie_steps, response_steps, starts, batch_size)
+
+    def _grouped_batches(
+        self, movie_steps: list[tuple[bool, torch.Tensor]], starts: np.ndarray, batch_size: int, group: int
+    ) -> Iterator[DataPoint]:
+        """Small batches, their inputs copied ``group`` batches at a time and their targets all at once (both
+        when the first batch is asked for)."""
+        inputs = self._movie_chunks.fetch_groups(movie_steps, batch_size, group, INPUT_ORDER)
+        yield from map(DataPoint, inputs, self._response_chunks.gather_batches(starts, batch_size))
 
     def _planned_batches(
         self,

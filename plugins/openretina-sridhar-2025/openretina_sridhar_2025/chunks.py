@@ -164,10 +164,12 @@ class OverheadMovieDataset(MovieDataset):
             raise IndexError(f"start positions must lie in [0, {len(self)}), got {start_np.tolist()}")
         return self._rendered_batch(rendered, start_np)
 
-    def iter_batches(self, starts: np.ndarray, batch_size: int, drop_last: bool) -> Iterator[DataPoint]:
+    def iter_batches(
+        self, starts: np.ndarray, batch_size: int, drop_last: bool, grouped: bool = True
+    ) -> Iterator[DataPoint]:
         rendered = self._rendering()
         if rendered is None:
-            return map(self._trim, super().iter_batches(starts, batch_size, drop_last))
+            return map(self._trim, super().iter_batches(starts, batch_size, drop_last, grouped))
         starts = np.asarray(starts, dtype=np.int64).reshape(-1)
         if drop_last:
             starts = starts[: len(starts) // batch_size * batch_size]
