@@ -148,6 +148,11 @@ class LongCycler(_Cycler[BatchT]):
         return Progress(epoch, point.step, collections.Counter(counts))
 
     def __iter__(self) -> Iterator[tuple[str, BatchT]]:
+        # The epoch's pairs come in parts (``_epoch_parts``); chained in C, a pair passes no Python frame, and
+        # the epoch is still set up only when its first pair is asked for.
+        return itertools.chain.from_iterable(self._epoch_parts())
+
+    def _epoch_parts(self) -> Iterator[Iterator[tuple[str, BatchT]]]:
         epoch = self.epoch
         point = self._take_resume(epoch)
         order = self.session_order(epoch)
@@ -156,14 +161,14 @@ class LongCycler(_Cycler[BatchT]):
         self._advance()
         progress = self._new_progress(epoch, point)
         start = min(progress.step, total)
-        if n_workers == 1:  # counts each pair itself: one generator less per step
-            yield from self._iterate_loaders(order, total, epoch, start, point, progress)
+        if n_workers == 1:  # counts each pair itself
+            yield from self._loader_parts(order, total, epoch, start, point, progress)
             return
         for key, loader in self.loaders.items():
             if point is not None and key in point.generators:
                 restore_generators(loader, point.generators[key])
         items = self._iterate_plan(order, total, epoch, worker, n_workers, start)
-        yield from self._counted(items, progress)
+        yield self._counted(items, progress)
 
     def _open_pass(
         self, key: str, epoch: int, pass_index: int, skip: int, point: ResumePoint | None, progress: Progress
@@ -181,7 +186,7 @@ class LongCycler(_Cycler[BatchT]):
         set_sampler_epoch(loader, epoch * PASS_STRIDE + pass_index)
         return iter_batches(loader, skip=skip, grouped=len(self.loaders) <= GROUPED_PASSES_MAX)
 
-    def _iterate_loaders(
+    def _loader_parts(
         self,
         order: list[str],
         total: int,
@@ -189,9 +194,10 @@ class LongCycler(_Cycler[BatchT]):
         start: int,
         point: ResumePoint | None,
         progress: Progress,
-    ) -> Iterator[tuple[str, Any]]:
+    ) -> Iterator[Iterator[tuple[str, Any]]]:
         """In one process: the epoch's pairs, each counted into ``progress`` as it is handed out (what
-        ``_counted`` does for the other paths)."""
+        ``_counted`` does for the other paths): the round-robin of the sessions' open passes, then, if a pass
+        ran out before the end, the rest with each pass restarted as it runs out."""
         self._progress = progress
         if start < total:
             counts = round_robin_counts(order, start)
@@ -202,20 +208,33 @@ class LongCycler(_Cycler[BatchT]):
                 length = len(self.loaders[key]) if counts[key] else 0
                 passes[key], skip = divmod(counts[key], length) if length else (0, 0)
                 iterators[key] = self._open_pass(key, epoch, passes[key], skip, point, progress)
-            consumed, sessions = progress.consumed, len(order)
-            yield from _round_robin(order, iterators, start, total, progress)
-            for step in range(progress.step, total):  # a pass ran out: it restarts from here on
-                key = order[step % sessions] if sessions > 1 else order[0]
-                batch = next(iterators[key], END)
-                if batch is END:
-                    passes[key] += 1
-                    iterators[key] = self._open_pass(key, epoch, passes[key], 0, None, progress)
-                    batch = first_of_new_pass(key, iterators[key])
-                progress.step += 1
-                consumed[key] += 1
-                yield key, batch
+            yield _round_robin(order, iterators, start, total, progress)
+            if progress.step < total:
+                yield self._restarting(order, total, epoch, iterators, passes, progress)
         if self._progress is progress:
             self._progress = None
+
+    def _restarting(
+        self,
+        order: list[str],
+        total: int,
+        epoch: int,
+        iterators: dict[str, Iterator[Any]],
+        passes: dict[str, int],
+        progress: Progress,
+    ) -> Iterator[tuple[str, Any]]:
+        """The epoch from ``progress.step`` on, a session's pass restarted whenever it runs out."""
+        consumed, sessions = progress.consumed, len(order)
+        for step in range(progress.step, total):
+            key = order[step % sessions] if sessions > 1 else order[0]
+            batch = next(iterators[key], END)
+            if batch is END:
+                passes[key] += 1
+                iterators[key] = self._open_pass(key, epoch, passes[key], 0, None, progress)
+                batch = first_of_new_pass(key, iterators[key])
+            progress.step += 1
+            consumed[key] += 1
+            yield key, batch
 
     def _iterate_plan(
         self, order: list[str], total: int, epoch: int, worker: int, n_workers: int, start: int
