@@ -1,6 +1,6 @@
 """How a cycler goes through one loader: one pass of batches (fetched straight from the dataset for this
 package's own movie loaders), starting after the batches already delivered when a pass is resumed, restarts,
-and which loaders DataLoader workers can share.
+which loaders DataLoader workers can share, and the round-robin over the sessions' open passes.
 
 The cycler classes (``cyclers.py``) build on these; the resumable state (``cycler_state.py``) decides where a
 pass starts.
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import (
@@ -22,6 +23,9 @@ from torch.utils.data import (
     SequentialSampler,
     get_worker_info,
 )
+
+if TYPE_CHECKING:
+    from openretina_core.data.cycler_state import Progress
 
 # A session's p-th pass in cycler epoch e runs its sampler at epoch e * PASS_STRIDE + p.
 PASS_STRIDE = 1 << 20
@@ -223,3 +227,26 @@ def set_sampler_epoch(loader: Any, value: int) -> None:
     set_epoch = getattr(getattr(inner, "sampler", None), "set_epoch", None)
     if callable(set_epoch):
         set_epoch(value)
+
+
+def round_robin(
+    order: list[str], iterators: Mapping[str, Iterator[Any]], start: int, total: int, progress: Progress
+) -> Iterator[tuple[str, Any]]:
+    """Steps ``start`` to ``total`` of a round-robin over the sessions' open passes, each pair counted into
+    ``progress`` before it is handed out, until the end or until a pass runs out (the caller restarts it).
+    Made of C iterators only: a one-image batch costs ~50 us, and a Python step per pair (next, count,
+    yield) cost ~4 us of it."""
+    offset = start % len(order)
+
+    def rotated(items: list[Any]) -> Iterator[Any]:  # items[offset], items[offset + 1], ... round and round
+        return itertools.islice(itertools.cycle(items), offset, None)
+
+    passes = rotated([iterators[key] for key in order])
+    batches = itertools.islice(map(next, passes), total - start)  # ends early where a pass runs out
+    steps = map(functools.partial(setattr, progress, "step"), itertools.count(start + 1))
+    counters = [itertools.count(progress.consumed[key] + 1) for key in order]
+    counted = map(
+        operator.setitem, itertools.repeat(progress.consumed), rotated(order), map(next, rotated(counters))
+    )
+    # zip takes a key, then a batch, and counts the pair only once it has its batch.
+    return map(operator.itemgetter(0, 1), zip(rotated(order), batches, steps, counted))

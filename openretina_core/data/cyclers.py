@@ -17,10 +17,8 @@ per-loader passes live in ``cycler_passes.py``.
 from __future__ import annotations
 
 import collections
-import functools
 import itertools
 import logging
-import operator
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, cast
@@ -39,6 +37,7 @@ from openretina_core.data.cycler_passes import (
     iter_batches,
     loader_len,
     owners,
+    round_robin,
     set_sampler_epoch,
     unwrap,
     worker_share,
@@ -208,7 +207,7 @@ class LongCycler(_Cycler[BatchT]):
                 length = len(self.loaders[key]) if counts[key] else 0
                 passes[key], skip = divmod(counts[key], length) if length else (0, 0)
                 iterators[key] = self._open_pass(key, epoch, passes[key], skip, point, progress)
-            yield _round_robin(order, iterators, start, total, progress)
+            yield round_robin(order, iterators, start, total, progress)
             if progress.step < total:
                 yield self._restarting(order, total, epoch, iterators, passes, progress)
         if self._progress is progress:
@@ -267,29 +266,6 @@ class LongCycler(_Cycler[BatchT]):
                 yield key, item
             elif (step - start) % n_workers == worker:
                 yield key, fetch(inner[key], list(cast(Iterable[int], item)))
-
-
-def _round_robin(
-    order: list[str], iterators: Mapping[str, Iterator[Any]], start: int, total: int, progress: Progress
-) -> Iterator[tuple[str, Any]]:
-    """Steps ``start`` to ``total`` of a round-robin over the sessions' open passes, each pair counted into
-    ``progress`` before it is handed out, until the end or until a pass runs out (the caller restarts it).
-    Made of C iterators only: a one-image batch costs ~50 us, and a Python step per pair (next, count,
-    yield) cost ~4 us of it."""
-    offset = start % len(order)
-
-    def rotated(items: list[Any]) -> Iterator[Any]:  # items[offset], items[offset + 1], ... round and round
-        return itertools.islice(itertools.cycle(items), offset, None)
-
-    passes = rotated([iterators[key] for key in order])
-    batches = itertools.islice(map(next, passes), total - start)  # ends early where a pass runs out
-    steps = map(functools.partial(setattr, progress, "step"), itertools.count(start + 1))
-    counters = [itertools.count(progress.consumed[key] + 1) for key in order]
-    counted = map(
-        operator.setitem, itertools.repeat(progress.consumed), rotated(order), map(next, rotated(counters))
-    )
-    # zip takes a key, then a batch, and counts the pair only once it has its batch.
-    return map(operator.itemgetter(0, 1), zip(rotated(order), batches, steps, counted))
 
 
 class ShortCycler(_Cycler[BatchT]):
