@@ -151,3 +151,19 @@ def test_round_robin_counts_restarts_and_resumes(lengths, seed, stop) -> None:
     resumed = LongCycler(sessions_of_lengths(lengths), seed=seed)
     resumed.load_state_dict(states[stop])
     assert [(key, int(batch.inputs[0, 0, 0, 0, 0])) for key, batch in resumed] == want[stop + 1 :]
+
+
+def test_pass_targets_by_numpy_and_by_torch_agree() -> None:
+    """A pass's targets come from numpy's take where numpy reads the source, else from torch (bfloat16)."""
+    from openretina_core.data.gather import ChunkGatherer
+
+    values = torch.arange(40 * 3, dtype=torch.float32).reshape(40, 3)
+    index = torch.as_tensor(np.random.default_rng(5).permutation(40))
+    starts = np.array([0, 7, 3, 30, 12, 21, 5])
+    for chunk in (1, 3):
+        by_numpy = ChunkGatherer(values, index, chunk).gather_batches(starts, 2)
+        by_torch = ChunkGatherer(values.to(torch.bfloat16), index, chunk).gather_batches(starts, 2)
+        assert len(by_numpy) == len(by_torch) == 4
+        for a, b in zip(by_numpy, by_torch):
+            assert a.shape == b.shape == (len(a), chunk, 3) and b.dtype == torch.bfloat16
+            assert torch.equal(a, b.float())

@@ -159,9 +159,17 @@ class ChunkGatherer:
         index = torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
         return index if self._pooled else index.to(self._device)  # (pooled: the source is on the CPU)
 
+    def _stored(self, positions: np.ndarray) -> np.ndarray:
+        """Stored row of each sequence position (numpy)."""
+        return self._index[positions] if self._index is not None else positions
+
+    def _chunk_positions(self, starts: np.ndarray) -> np.ndarray:
+        """Every sequence position of the chunks starting at ``starts``, chunk after chunk."""
+        return starts if self.chunk == 1 else (starts[:, None] + np.arange(self.chunk)).reshape(-1)
+
     def stored_rows(self, positions: np.ndarray) -> torch.Tensor:
         """Stored row of each sequence position, as an index tensor on the source's device."""
-        return self._as_index(self._index[positions] if self._index is not None else positions)
+        return self._as_index(self._stored(positions))
 
     def plan(self, starts: np.ndarray, batch_size: int) -> list[tuple[bool, torch.Tensor]]:
         """How to fetch each batch of ``batch_size`` consecutive entries of ``starts``: ``(True, window rows)``
@@ -189,8 +197,7 @@ class ChunkGatherer:
         if not none_whole:  # window starts: the stored row of each chunk's first position
             firsts = split_rows(self.stored_rows(starts), batch_size)
         if not all_whole:  # stored rows of every position
-            positions = starts if chunk == 1 else (starts[:, None] + np.arange(chunk)).reshape(-1)
-            rows = split_rows(self.stored_rows(positions), batch_size * chunk)
+            rows = split_rows(self.stored_rows(self._chunk_positions(starts)), batch_size * chunk)
         if all_whole:
             return list(zip(itertools.repeat(True), firsts))
         if none_whole:
@@ -297,16 +304,10 @@ class ChunkGatherer:
             chunks = index.shape[0] if blocks else index.shape[0] // chunk
             write = (chunks, chunk * row) if blocks else (chunks * chunk, *self.rest)
             full, rest = divmod(chunks, batch_size)
-            got = take(shape, dtype, size_of(min(chunks, batch_size)), stride, write)
-            if (
-                got is None
-            ):  # the pool declined (it cannot tell free buffers here): a buffer of this group's own
-                buffer = torch.empty(shape, dtype=dtype)
-                got = (
-                    leading_view(buffer, write),
-                    buffer.as_strided(size_of(min(chunks, batch_size)), stride),
-                )
-            out, first = got
+            first_size = size_of(min(chunks, batch_size))
+            got = take(shape, dtype, first_size, stride, write)
+            # (where the pool declines, e.g. it cannot tell free buffers: a buffer of this group's own)
+            out, first = got if got is not None else self._unpooled(shape, write, first_size, stride)
             rows = windows if blocks and windows is not None else source
             if torch.get_num_threads() <= 1:
                 torch.index_select(rows, 0, index, out=out)
@@ -330,7 +331,7 @@ class ChunkGatherer:
         stride: tuple[int, ...],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out = torch.empty(shape, dtype=self.source.dtype, device=self._device)
-        return (out if write is None else out.view(write)), out.as_strided(size, stride)
+        return (out if write is None else leading_view(out, write)), out.as_strided(size, stride)
 
     def _layout(self, length: int, windows: bool, order: tuple[int, ...] | None) -> tuple[Any, ...]:
         """The buffer shape (the same for window blocks and row gathers, so both share buffers), the shape
@@ -346,13 +347,12 @@ class ChunkGatherer:
         (never pooled, so batches kept stay intact), split into per-batch views. For passes of a few hundred
         kilobytes (a one-image batch's targets), where a copy per batch costs more in bookkeeping than in
         bytes; see ``PASS_GATHER_MAX_BYTES``."""
-        positions = starts if self.chunk == 1 else (starts[:, None] + np.arange(self.chunk)).reshape(-1)
+        positions = self._chunk_positions(starts)
         shape = (len(starts), self.chunk, *self.rest)
-        if (
-            self._host is not None
-        ):  # numpy's take: once a pass, with the CPU caches cold, a torch op costs more
-            rows = self._index[positions] if self._index is not None else positions
-            return split_rows(torch.from_numpy(np.take(self._host, rows, axis=0).reshape(shape)), batch_size)
+        if self._host is not None:
+            # numpy's take: it runs once a pass, with the CPU caches cold, where a torch op costs more
+            taken = np.take(self._host, self._stored(positions), axis=0)
+            return split_rows(torch.from_numpy(taken.reshape(shape)), batch_size)
         index = self.stored_rows(positions)
         out = torch.empty((len(index), *self.rest), dtype=self.source.dtype, device=self._device)
         source = self.source

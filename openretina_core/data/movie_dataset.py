@@ -130,23 +130,23 @@ class MovieDataset(Dataset[DataPoint]):
         if len(starts) and (starts.min() < 0 or starts.max() >= len(self)):
             raise IndexError(f"start positions must lie in [0, {len(self)})")
         movie, responses = self._movie_chunks, self._response_chunks
+        neuron_major = self._responses_neuron_major()
         group = movie.group_size(batch_size) if grouped else 1
         if (
             group > 1
             and len(starts) > batch_size
-            and not self._responses_neuron_major()
+            and not neuron_major
             and not self._inputs_finished_apart()
             and responses.pass_bytes(len(starts)) <= PASS_GATHER_MAX_BYTES
         ):
             return self._grouped_batches(movie.plan(starts, batch_size * group), starts, batch_size, group)
         movie_steps = movie.plan(starts, batch_size)
-        neuron_major = self._responses_neuron_major()
         response_steps = (
             None
             if neuron_major
             else movie_steps
-            if self._movie_chunks.plans_like(self._response_chunks)
-            else self._response_chunks.plan(starts, batch_size)
+            if movie.plans_like(responses)
+            else responses.plan(starts, batch_size)
         )
         return self._planned_batches(movie_steps, response_steps, starts, batch_size)
 
